@@ -1,0 +1,68 @@
+/*
+ * simd/kernels.h: the kernel table.
+ *
+ * Every hot loop of the forward pass is an entry of `ql_kernels`. simd/scalar.c holds the
+ * reference implementation of each entry; the per-ISA files (avx2.c, avx512.c, neon.c)
+ * override entries with vectorised versions and are checked against scalar.c by
+ * tests/kernels. The table is filled once (simd/dispatch.c) from the CPU's features or
+ * from QLOOP_ISA, and is the only global mutable state of the library.
+ *
+ * Shapes: a weight matrix W stored in a GGUF tensor has rows of `k` elements (ne[0]) and
+ * `rows` rows (ne[1]); row r starts at (char *)W + r * row_bytes. Activations are float32
+ * row-major [n_tok, k].
+ */
+#ifndef QL_SIMD_KERNELS_H
+#define QL_SIMD_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quant/types.h"
+
+/* Y[t, r] = sum_i W[r, i] * X[t, i] for tokens t < n_tok and rows r0 <= r < r1.
+ * X has row stride k; Y has row stride ldy. Each Y element is computed by the same
+ * sequence of operations whatever r0, r1 and n_tok are, so results do not depend on how
+ * rows are split between threads nor on how tokens are batched. */
+typedef void (*ql_matmul_fn)(const void *w, size_t row_bytes, int64_t k, const float *x,
+                             int64_t n_tok, float *y, int64_t ldy, int64_t r0, int64_t r1);
+
+/* Converts one row of n elements of a weight type to float32. */
+typedef void (*ql_to_float_fn)(const void *src, float *dst, int64_t n);
+
+typedef struct ql_kernel_table {
+    const char *isa; /* "scalar", "avx2", "avx512", "neon" */
+
+    ql_matmul_fn matmul[QL_TYPE_COUNT];      /* NULL: weight type not supported */
+    ql_to_float_fn to_float[QL_TYPE_COUNT];  /* NULL: not supported */
+
+    /* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]; out may alias x. */
+    void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps);
+    /* x[i] = exp(x[i] - max) / sum, in place. */
+    void (*softmax)(float *x, int64_t n);
+    /* out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)); out may alias gate. */
+    void (*swiglu)(float *out, const float *gate, const float *up, int64_t n);
+    /* sum_i a[i] * b[i] */
+    float (*dot)(const float *a, const float *b, int64_t n);
+    /* y[i] += a * x[i] */
+    void (*axpy)(float *y, float a, const float *x, int64_t n);
+    /* y[i] += x[i] */
+    void (*add)(float *y, const float *x, int64_t n);
+    /* Rotates n_head heads of head_dim floats in place by the angles of one position.
+     * cs holds (cos, sin) pairs for the n_rot / 2 rotated frequency pairs. `neox`: pair i
+     * is (x[i], x[i + n_rot/2]) (rotate-half); otherwise (x[2i], x[2i+1]) (interleaved,
+     * GGUF's llama layout). Dimensions from n_rot to head_dim are left unchanged. */
+    void (*rope)(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs,
+                 int neox);
+} ql_kernel_table;
+
+/* The table in use: filled on first call (thread-safe), never NULL. */
+const ql_kernel_table *ql_kernels(void);
+
+/* The scalar reference table (always available; tests compare against it). */
+const ql_kernel_table *ql_kernels_scalar(void);
+
+/* Fills `t` with the scalar reference entries. Per-ISA init functions call this first
+ * and override what they vectorise. */
+void ql_kernels_init_scalar(ql_kernel_table *t);
+
+#endif

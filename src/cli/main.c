@@ -1,0 +1,46 @@
+/* src/cli/main.c: `qloop COMMAND [options]`: dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "qloop.h"
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command k_commands[] = {
+    {"run", ql_cmd_run, "generate text from a prompt, streaming"},
+    {"info", ql_cmd_info, "print a GGUF file's metadata and tensor table"},
+    {"tokenize", ql_cmd_tokenize, "print the token ids of a text"},
+    {"logits", ql_cmd_logits, "write the float32 logits of every position of a token list"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "qloop %s: run Llama-family language models on CPUs\n\n", ql_version());
+    fprintf(f, "usage: qloop COMMAND [options]   (qloop COMMAND --help for its options)\n\n");
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("qloop %s\n", ql_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
+        if (!strcmp(argv[1], k_commands[i].name)) return k_commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "qloop: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

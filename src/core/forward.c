@@ -1,0 +1,199 @@
+/*
+ * src/core/forward.c: the Llama forward pass over a batch of tokens.
+ *
+ * For each token t of the batch at position p = pos + t:
+ *   x = embed(token)
+ *   per layer:  xb = rmsnorm(x) * attn_norm
+ *               q = wq xb, k = wk xb, v = wv xb; rope(q, k, p); cache k, v at p
+ *               att_h = softmax(q_h . K_{g(h)}[0..p] / sqrt(head_dim)) V_{g(h)}[0..p]
+ *               x += wo att
+ *               xb = rmsnorm(x) * ffn_norm
+ *               x += w_down (silu(w_gate xb) * (w_up xb))
+ *   logits = output (rmsnorm(x) * output_norm)
+ * where g(h) = h / (n_head / n_head_kv) is the KV head shared by query head h (GQA).
+ * Every matmul covers all tokens of the batch (weights are streamed once per batch) and
+ * is split over threads by output rows; attention is split over (token, head) pairs.
+ * Each output element is computed by the same operations whatever the thread count or
+ * batch split, so results are bit-identical across both.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/error.h"
+#include "session.h"
+#include "simd/dispatch.h"
+
+/* Below this many multiply-adds a matmul runs on the calling thread alone: waking the
+ * workers costs more than it saves. */
+enum { PARALLEL_MIN_MACS = 1 << 15 };
+
+typedef struct matmul_job {
+    const ql_kernel_table *kern;
+    const ql_weight *w;
+    const float *x;
+    int64_t n_tok;
+    float *y;
+    int64_t ldy;
+} matmul_job;
+
+static void matmul_task(void *ctx, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    j->kern->matmul[j->w->type](j->w->data, j->w->row_bytes, j->w->k, j->x, j->n_tok, j->y,
+                                j->ldy, r0, r1);
+}
+
+/* y[t, 0..rows) = W x[t] for t < n_tok; y has row stride ldy. */
+static void matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok, float *y,
+                   int64_t ldy) {
+    matmul_job j = {s->kern, w, x, n_tok, y, ldy};
+    int64_t macs_per_row = w->k * n_tok;
+    int64_t min_rows = PARALLEL_MIN_MACS / (macs_per_row > 0 ? macs_per_row : 1) + 1;
+    ql_pool_for(s->pool, w->rows, 16, min_rows, matmul_task, &j);
+}
+
+typedef struct attn_job {
+    ql_session *s;
+    int layer;
+    int64_t n_tok;
+} attn_job;
+
+/* Items are (token, head) pairs: item = t * n_head + h. */
+static void attention_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const attn_job *j = ctx;
+    ql_session *s = j->s;
+    const ql_hparams *hp = &s->model->hp;
+    const ql_kernel_table *k = s->kern;
+    int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *scores = s->scores + (size_t)thread * (size_t)s->n_ctx;
+    const float *kc = s->k_cache + (size_t)j->layer * (size_t)s->n_ctx * (size_t)s->kv_dim;
+    const float *vc = s->v_cache + (size_t)j->layer * (size_t)s->n_ctx * (size_t)s->kv_dim;
+    for (int64_t item = begin; item < end; item++) {
+        int64_t t = item / hp->n_head, h = item % hp->n_head, g = h / group;
+        int64_t n_keys = s->pos + t + 1; /* causal: positions 0..pos+t */
+        const float *q = s->q + t * s->q_dim + h * hd;
+        for (int64_t p = 0; p < n_keys; p++)
+            scores[p] = k->dot(q, kc + p * s->kv_dim + g * hd, hd) * scale;
+        k->softmax(scores, n_keys);
+        float *out = s->att + t * s->q_dim + h * hd;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int64_t p = 0; p < n_keys; p++) k->axpy(out, scores[p], vc + p * s->kv_dim + g * hd, hd);
+    }
+}
+
+typedef struct rows_job {
+    ql_session *s;
+    const float *norm_w;
+    float *dst;
+    const float *src;
+    int layer;
+} rows_job;
+
+static void rmsnorm_task(void *ctx, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const rows_job *j = ctx;
+    int64_t d = j->s->model->hp.n_embd;
+    for (int64_t t = t0; t < t1; t++)
+        j->s->kern->rmsnorm(j->dst + t * d, j->src + t * d, j->norm_w, d, j->s->model->hp.rms_eps);
+}
+
+static void rmsnorm_rows(ql_session *s, float *dst, const float *src, const float *w,
+                         int64_t n_tok) {
+    rows_job j = {s, w, dst, src, 0};
+    ql_pool_for(s->pool, n_tok, 1, 8, rmsnorm_task, &j);
+}
+
+/* Applies RoPE to the batch's queries and to its keys in the cache. */
+static void rope_task(void *ctx, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const rows_job *j = ctx;
+    ql_session *s = j->s;
+    const ql_hparams *hp = &s->model->hp;
+    int neox = hp->rope_layout == QL_ROPE_NEOX;
+    float *kc = s->k_cache + (size_t)j->layer * (size_t)s->n_ctx * (size_t)s->kv_dim;
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t p = s->pos + t;
+        const float *cs = s->rope_cs + p * hp->n_rot;
+        s->kern->rope(s->q + t * s->q_dim, hp->n_head, hp->head_dim, hp->n_rot, cs, neox);
+        s->kern->rope(kc + p * s->kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, cs, neox);
+    }
+}
+
+static void swiglu_task(void *ctx, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const rows_job *j = ctx;
+    int64_t f = j->s->model->hp.n_ff;
+    for (int64_t t = t0; t < t1; t++)
+        j->s->kern->swiglu(j->s->hb + t * f, j->s->hb + t * f, j->s->hb2 + t * f, f);
+}
+
+static void embed(ql_session *s, const int32_t *ids, int64_t n_tok) {
+    const ql_weight *e = &s->model->tok_embd;
+    int64_t d = s->model->hp.n_embd;
+    for (int64_t t = 0; t < n_tok; t++)
+        s->kern->to_float[e->type]((const char *)e->data + (size_t)ids[t] * e->row_bytes,
+                                   s->x + t * d, d);
+}
+
+/* One batch of n_tok <= n_batch tokens at positions pos..pos+n_tok-1. Writes logits of
+ * all tokens (all_logits) or of the last one into `logits` when not NULL. */
+static void forward_batch(ql_session *s, const int32_t *ids, int64_t n_tok, float *logits,
+                          bool all_logits) {
+    const ql_model *m = s->model;
+    const ql_hparams *hp = &m->hp;
+    const ql_kernel_table *k = s->kern;
+    int64_t d = hp->n_embd;
+    embed(s, ids, n_tok);
+    for (int l = 0; l < hp->n_layer; l++) {
+        const ql_layer *L = &m->layers[l];
+        size_t cache_at = ((size_t)l * (size_t)s->n_ctx + (size_t)s->pos) * (size_t)s->kv_dim;
+        rmsnorm_rows(s, s->xb, s->x, L->attn_norm, n_tok);
+        matmul(s, &L->wq, s->xb, n_tok, s->q, s->q_dim);
+        matmul(s, &L->wk, s->xb, n_tok, s->k_cache + cache_at, s->kv_dim);
+        matmul(s, &L->wv, s->xb, n_tok, s->v_cache + cache_at, s->kv_dim);
+        rows_job rj = {s, NULL, NULL, NULL, l};
+        ql_pool_for(s->pool, n_tok, 1, 4, rope_task, &rj);
+        attn_job aj = {s, l, n_tok};
+        ql_pool_for(s->pool, n_tok * hp->n_head, 1, 4, attention_task, &aj);
+        matmul(s, &L->wo, s->att, n_tok, s->xb, d);
+        for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
+
+        rmsnorm_rows(s, s->xb, s->x, L->ffn_norm, n_tok);
+        matmul(s, &L->w_gate, s->xb, n_tok, s->hb, hp->n_ff);
+        matmul(s, &L->w_up, s->xb, n_tok, s->hb2, hp->n_ff);
+        ql_pool_for(s->pool, n_tok, 1, 8, swiglu_task, &rj);
+        matmul(s, &L->w_down, s->hb, n_tok, s->xb, d);
+        for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
+    }
+    s->pos += (int32_t)n_tok;
+    if (!logits) return;
+    int64_t first = all_logits ? 0 : n_tok - 1, rows = n_tok - first;
+    rmsnorm_rows(s, s->xb, s->x + first * d, m->output_norm, rows);
+    matmul(s, &m->output, s->xb, rows, logits, hp->n_vocab);
+}
+
+ql_status ql_session_eval(ql_session *s, const int32_t *ids, size_t n, float *logits,
+                          bool all_logits, ql_error *err) {
+    if (!s || (!ids && n)) return ql_fail(err, QL_ERR_ARG, "ql_session_eval: NULL argument");
+    if (n == 0) return ql_ok(err);
+    const ql_hparams *hp = &s->model->hp;
+    if (n > (size_t)(s->n_ctx - s->pos))
+        return ql_fail(err, QL_ERR_RANGE, "context full: %zu tokens at position %d exceed n_ctx %d",
+                       n, s->pos, s->n_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= hp->n_vocab)
+            return ql_fail(err, QL_ERR_ARG, "token id %d at index %zu is outside the vocabulary (0..%d)",
+                           ids[i], i, hp->n_vocab - 1);
+    for (size_t done = 0; done < n;) {
+        size_t chunk = n - done < (size_t)s->n_batch ? n - done : (size_t)s->n_batch;
+        bool last = done + chunk == n;
+        float *out = NULL;
+        if (logits && all_logits) out = logits + done * (size_t)hp->n_vocab;
+        else if (logits && last) out = logits;
+        forward_batch(s, ids + done, (int64_t)chunk, out, all_logits);
+        done += chunk;
+    }
+    return ql_ok(err);
+}

@@ -1,0 +1,150 @@
+/* src/runtime/pool.c: persistent workers, one job at a time, spin-then-sleep waiting. */
+#include "pool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "error.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ volatile("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* Spin iterations before a waiting worker sleeps (about 50-100 us). */
+enum { SPIN_LIMIT = 1 << 14 };
+
+typedef struct worker {
+    struct ql_pool *pool;
+    int index;
+    pthread_t thread;
+} worker;
+
+struct ql_pool {
+    int n_threads;
+    worker *workers; /* n_threads - 1 */
+    /* the current job */
+    ql_task_fn fn;
+    void *ctx;
+    int64_t n, align, chunk;
+    /* job generation: workers start a job when it changes; stop ends the workers */
+    _Atomic uint64_t generation;
+    _Atomic int pending; /* workers that have not finished the current job */
+    _Atomic int stop;
+    _Atomic int sleepers;
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;
+};
+
+static void run_range(ql_pool *p, int thread) {
+    int64_t begin = (int64_t)thread * p->chunk;
+    int64_t end = begin + p->chunk;
+    if (thread == p->n_threads - 1 || end > p->n) end = p->n;
+    if (begin < end) p->fn(p->ctx, begin, end, thread);
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    ql_pool *p = w->pool;
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t gen;
+        int spins = 0;
+        while ((gen = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen) {
+            if (atomic_load_explicit(&p->stop, memory_order_acquire)) return NULL;
+            if (++spins < SPIN_LIMIT) {
+                cpu_relax();
+                continue;
+            }
+            pthread_mutex_lock(&p->mutex);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop))
+                pthread_cond_wait(&p->wake, &p->mutex);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mutex);
+            spins = 0;
+        }
+        if (atomic_load_explicit(&p->stop, memory_order_acquire)) return NULL;
+        seen = gen;
+        run_range(p, w->index);
+        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+    }
+}
+
+ql_status ql_pool_new(int n_threads, ql_pool **out, ql_error *err) {
+    *out = NULL;
+    if (n_threads < 1 || n_threads > 1024)
+        return ql_fail(err, QL_ERR_ARG, "thread count %d: must be 1..1024", n_threads);
+    ql_pool *p = calloc(1, sizeof *p);
+    if (!p) return ql_fail(err, QL_ERR_NOMEM, "thread pool: out of memory");
+    p->n_threads = n_threads;
+    pthread_mutex_init(&p->mutex, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    if (n_threads > 1) {
+        p->workers = calloc((size_t)n_threads - 1, sizeof *p->workers);
+        if (!p->workers) {
+            ql_pool_free(p);
+            return ql_fail(err, QL_ERR_NOMEM, "thread pool: out of memory");
+        }
+        for (int i = 0; i < n_threads - 1; i++) {
+            p->workers[i].pool = p;
+            p->workers[i].index = i + 1;
+            if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i])) {
+                p->n_threads = i + 1; /* free joins only the started ones */
+                ql_pool_free(p);
+                return ql_fail(err, QL_ERR_NOMEM, "thread pool: cannot start thread %d", i + 1);
+            }
+        }
+    }
+    *out = p;
+    return QL_OK;
+}
+
+void ql_pool_free(ql_pool *p) {
+    if (!p) return;
+    if (p->workers) {
+        pthread_mutex_lock(&p->mutex);
+        atomic_store(&p->stop, 1);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mutex);
+        for (int i = 0; i < p->n_threads - 1; i++) pthread_join(p->workers[i].thread, NULL);
+        free(p->workers);
+    }
+    pthread_mutex_destroy(&p->mutex);
+    pthread_cond_destroy(&p->wake);
+    free(p);
+}
+
+int ql_pool_n_threads(const ql_pool *p) { return p->n_threads; }
+
+void ql_pool_for(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread, ql_task_fn fn,
+                 void *ctx) {
+    if (n <= 0) return;
+    if (align < 1) align = 1;
+    if (p->n_threads == 1 || n <= min_per_thread) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    int64_t per = (n + p->n_threads - 1) / p->n_threads;
+    per = (per + align - 1) / align * align;
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    p->align = align;
+    p->chunk = per;
+    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
+    atomic_fetch_add(&p->generation, 1); /* seq_cst: ordered before the sleepers load */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mutex);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mutex);
+    }
+    run_range(p, 0);
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
+}

@@ -1,0 +1,32 @@
+/*
+ * src/runtime/pool.h: a persistent thread pool for parallel-for over index ranges.
+ *
+ * ql_pool_for(pool, n, fn, ctx) splits [0, n) into one contiguous range per thread
+ * (the calling thread takes range 0), runs them, and returns when all are done: the
+ * return is the barrier between two operations of the forward pass. Workers spin briefly
+ * waiting for the next job (operations follow each other within microseconds during a
+ * forward pass), then sleep on a condition variable. Nothing is allocated per job.
+ */
+#ifndef QL_RUNTIME_POOL_H
+#define QL_RUNTIME_POOL_H
+
+#include <stdint.h>
+
+#include "qloop.h"
+
+typedef struct ql_pool ql_pool;
+
+/* fn processes indices [begin, end); `thread` is 0..n_threads-1. */
+typedef void (*ql_task_fn)(void *ctx, int64_t begin, int64_t end, int thread);
+
+ql_status ql_pool_new(int n_threads, ql_pool **out, ql_error *err);
+void ql_pool_free(ql_pool *pool);
+int ql_pool_n_threads(const ql_pool *pool);
+
+/* Runs fn over [0, n) split into ranges of whole multiples of `align` (the last range
+ * takes the remainder). When n <= min_per_thread the caller runs it all alone. Not
+ * reentrant: fn must not call ql_pool_for on the same pool. */
+void ql_pool_for(ql_pool *pool, int64_t n, int64_t align, int64_t min_per_thread, ql_task_fn fn,
+                 void *ctx);
+
+#endif

@@ -1,0 +1,89 @@
+/* tests/runtime/test_pool.c: the thread pool covers every index exactly once. */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "runtime/pool.h"
+#include "test.h"
+
+typedef struct cover {
+    _Atomic int *hits;
+    int64_t align, n;
+    _Atomic int bad_align;
+    _Atomic int max_thread;
+} cover;
+
+static void cover_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    cover *c = ctx;
+    if (begin % c->align != 0 || (end % c->align != 0 && end != c->n)) atomic_store(&c->bad_align, 1);
+    for (int64_t i = begin; i < end; i++) atomic_fetch_add(&c->hits[i], 1);
+    int m = atomic_load(&c->max_thread);
+    while (thread > m && !atomic_compare_exchange_weak(&c->max_thread, &m, thread)) {}
+}
+
+static void test_parallel_for_covers_each_index_once(void) {
+    for (int threads = 1; threads <= 4; threads++) {
+        ql_pool *p = NULL;
+        ql_error e = {0};
+        CHECK(ql_pool_new(threads, &p, &e) == QL_OK);
+        if (!p) return;
+        static const int64_t sizes[] = {1, 2, 3, 7, 31, 32, 33, 255, 4113};
+        static const int64_t aligns[] = {1, 4, 16};
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            for (size_t ai = 0; ai < 3; ai++) {
+                int64_t n = sizes[si];
+                cover c = {calloc((size_t)n, sizeof(_Atomic int)), aligns[ai], n, 0, -1};
+                /* repeat to exercise the spin/sleep hand-over between jobs */
+                for (int rep = 0; rep < 50; rep++) ql_pool_for(p, n, aligns[ai], 0, cover_task, &c);
+                for (int64_t i = 0; i < n; i++) CHECK_EQ_INT(atomic_load(&c.hits[i]), 50);
+                CHECK(atomic_load(&c.bad_align) == 0);
+                CHECK(atomic_load(&c.max_thread) < threads);
+                free((void *)c.hits);
+            }
+        }
+        ql_pool_free(p);
+    }
+}
+
+static void test_small_jobs_run_on_the_caller(void) {
+    ql_pool *p = NULL;
+    ql_error e = {0};
+    CHECK(ql_pool_new(2, &p, &e) == QL_OK);
+    if (!p) return;
+    cover c = {calloc(10, sizeof(_Atomic int)), 1, 10, 0, -1};
+    ql_pool_for(p, 10, 1, 10, cover_task, &c);
+    CHECK_EQ_INT(atomic_load(&c.max_thread), 0);
+    free((void *)c.hits);
+    ql_pool_free(p);
+}
+
+static void test_pool_survives_idle_sleep(void) {
+    ql_pool *p = NULL;
+    ql_error e = {0};
+    CHECK(ql_pool_new(3, &p, &e) == QL_OK);
+    if (!p) return;
+    cover c = {calloc(64, sizeof(_Atomic int)), 1, 64, 0, -1};
+    for (int rep = 0; rep < 3; rep++) {
+        ql_pool_for(p, 64, 1, 0, cover_task, &c);
+        struct timespec ts = {0, 20 * 1000 * 1000}; /* workers go to sleep */
+        nanosleep(&ts, NULL);
+    }
+    for (int i = 0; i < 64; i++) CHECK_EQ_INT(atomic_load(&c.hits[i]), 3);
+    free((void *)c.hits);
+    ql_pool_free(p);
+}
+
+static void test_bad_thread_count_is_an_error(void) {
+    ql_pool *p = (ql_pool *)1;
+    ql_error e = {0};
+    CHECK(ql_pool_new(0, &p, &e) == QL_ERR_ARG);
+    CHECK(p == NULL);
+}
+
+int main(void) {
+    RUN(test_parallel_for_covers_each_index_once);
+    RUN(test_small_jobs_run_on_the_caller);
+    RUN(test_pool_survives_idle_sleep);
+    RUN(test_bad_thread_count_is_an_error);
+    return TEST_REPORT();
+}
