@@ -45,7 +45,8 @@ void BM_matmul(benchmark::State &state) {
     std::vector<float> x = random_floats((size_t)(n_tok * k), 2), y((size_t)(n_tok * rows));
     state.SetLabel(std::string(kt->isa) + " " + ql_type_get(type)->name);
     for (auto _ : state) {
-        kt->matmul[type](w.data(), (size_t)k * elt, k, x.data(), n_tok, y.data(), rows, 0, rows);
+        kt->matmul[type](w.data(), (size_t)k * elt, k, x.data(), (size_t)k * 4, n_tok, y.data(), rows, 0,
+                         rows);
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
     }

@@ -20,11 +20,18 @@
 #include "quant/types.h"
 
 /* Y[t, r] = sum_i W[r, i] * X[t, i] for tokens t < n_tok and rows r0 <= r < r1.
- * X has row stride k; Y has row stride ldy. Each Y element is computed by the same
- * sequence of operations whatever r0, r1 and n_tok are, so results do not depend on how
- * rows are split between threads nor on how tokens are batched. */
-typedef void (*ql_matmul_fn)(const void *w, size_t row_bytes, int64_t k, const float *x,
-                             int64_t n_tok, float *y, int64_t ldy, int64_t r0, int64_t r1);
+ * X holds the activations already converted to the weight type's activation format
+ * (ql_kernel_table.act_type[type]: F32 for float weights, 8-bit blocks for quantized
+ * ones), one row of x_row_bytes per token. Y has row stride ldy (floats). Each Y element
+ * is computed by the same sequence of operations whatever r0, r1 and n_tok are, so
+ * results do not depend on how rows are split between threads nor on how tokens are
+ * batched. */
+typedef void (*ql_matmul_fn)(const void *w, size_t row_bytes, int64_t k, const void *x,
+                             size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,
+                             int64_t r0, int64_t r1);
+
+/* Converts a row of n float32 activations to an activation format (e.g. Q8_0 blocks). */
+typedef void (*ql_from_float_fn)(const float *src, void *dst, int64_t n);
 
 /* Converts one row of n elements of a weight type to float32. */
 typedef void (*ql_to_float_fn)(const void *src, float *dst, int64_t n);
@@ -32,8 +39,10 @@ typedef void (*ql_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef struct ql_kernel_table {
     const char *isa; /* "scalar", "avx2", "avx512", "neon" */
 
-    ql_matmul_fn matmul[QL_TYPE_COUNT];      /* NULL: weight type not supported */
-    ql_to_float_fn to_float[QL_TYPE_COUNT];  /* NULL: not supported */
+    ql_matmul_fn matmul[QL_TYPE_COUNT];         /* by weight type; NULL: not supported */
+    uint32_t act_type[QL_TYPE_COUNT];           /* activation format matmul[type] reads */
+    ql_to_float_fn to_float[QL_TYPE_COUNT];     /* by type; NULL: not supported */
+    ql_from_float_fn from_float[QL_TYPE_COUNT]; /* by activation type; NULL for F32 */
 
     /* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]; out may alias x. */
     void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps);

@@ -29,20 +29,26 @@ static float dot_f32(const float *a, const float *b, int64_t n) {
     return s;
 }
 
-static void matmul_f32(const void *w, size_t row_bytes, int64_t k, const float *x,
-                       int64_t n_tok, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+/* Float weights read float32 activations: x_row_bytes = k * 4. */
+static void matmul_f32(const void *w, size_t row_bytes, int64_t k, const void *xv,
+                       size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                       int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
         const float *wr = (const float *)((const char *)w + (size_t)r * row_bytes);
-        for (int64_t t = 0; t < n_tok; t++) y[t * ldy + r] = dot_f32(wr, x + t * k, k);
+        for (int64_t t = 0; t < n_tok; t++) {
+            const float *xt = (const float *)((const char *)xv + (size_t)t * x_row_bytes);
+            y[t * ldy + r] = dot_f32(wr, xt, k);
+        }
     }
 }
 
-static void matmul_f16(const void *w, size_t row_bytes, int64_t k, const float *x,
-                       int64_t n_tok, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+static void matmul_f16(const void *w, size_t row_bytes, int64_t k, const void *xv,
+                       size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                       int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
         const uint16_t *wr = (const uint16_t *)((const char *)w + (size_t)r * row_bytes);
         for (int64_t t = 0; t < n_tok; t++) {
-            const float *xt = x + t * k;
+            const float *xt = (const float *)((const char *)xv + (size_t)t * x_row_bytes);
             float s = 0.0f;
             for (int64_t i = 0; i < k; i++) s += ql_f16_to_f32(wr[i]) * xt[i];
             y[t * ldy + r] = s;
@@ -50,12 +56,13 @@ static void matmul_f16(const void *w, size_t row_bytes, int64_t k, const float *
     }
 }
 
-static void matmul_bf16(const void *w, size_t row_bytes, int64_t k, const float *x,
-                        int64_t n_tok, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+static void matmul_bf16(const void *w, size_t row_bytes, int64_t k, const void *xv,
+                       size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                       int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
         const uint16_t *wr = (const uint16_t *)((const char *)w + (size_t)r * row_bytes);
         for (int64_t t = 0; t < n_tok; t++) {
-            const float *xt = x + t * k;
+            const float *xt = (const float *)((const char *)xv + (size_t)t * x_row_bytes);
             float s = 0.0f;
             for (int64_t i = 0; i < k; i++) s += ql_bf16_to_f32(wr[i]) * xt[i];
             y[t * ldy + r] = s;
@@ -118,6 +125,9 @@ void ql_kernels_init_scalar(ql_kernel_table *t) {
     t->matmul[QL_TYPE_F32] = matmul_f32;
     t->matmul[QL_TYPE_F16] = matmul_f16;
     t->matmul[QL_TYPE_BF16] = matmul_bf16;
+    t->act_type[QL_TYPE_F32] = QL_TYPE_F32;
+    t->act_type[QL_TYPE_F16] = QL_TYPE_F32;
+    t->act_type[QL_TYPE_BF16] = QL_TYPE_F32;
     t->to_float[QL_TYPE_F32] = to_float_f32;
     t->to_float[QL_TYPE_F16] = to_float_f16;
     t->to_float[QL_TYPE_BF16] = to_float_bf16;

@@ -31,7 +31,8 @@ enum { PARALLEL_MIN_MACS = 1 << 15 };
 typedef struct matmul_job {
     const ql_kernel_table *kern;
     const ql_weight *w;
-    const float *x;
+    const void *x;
+    size_t x_row_bytes;
     int64_t n_tok;
     float *y;
     int64_t ldy;
@@ -40,14 +41,40 @@ typedef struct matmul_job {
 static void matmul_task(void *ctx, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
-    j->kern->matmul[j->w->type](j->w->data, j->w->row_bytes, j->w->k, j->x, j->n_tok, j->y,
-                                j->ldy, r0, r1);
+    j->kern->matmul[j->w->type](j->w->data, j->w->row_bytes, j->w->k, j->x, j->x_row_bytes,
+                                j->n_tok, j->y, j->ldy, r0, r1);
 }
 
-/* y[t, 0..rows) = W x[t] for t < n_tok; y has row stride ldy. */
+typedef struct quantize_job {
+    const ql_kernel_table *kern;
+    uint32_t act_type;
+    const float *x;
+    int64_t k;
+    void *xq;
+    size_t xq_row_bytes;
+} quantize_job;
+
+static void quantize_task(void *ctx, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const quantize_job *j = ctx;
+    for (int64_t t = t0; t < t1; t++)
+        j->kern->from_float[j->act_type](j->x + t * j->k, (char *)j->xq + (size_t)t * j->xq_row_bytes, j->k);
+}
+
+/* y[t, 0..rows) = W x[t] for t < n_tok; y has row stride ldy. Activations are first
+ * converted to the format the weight type's kernel reads (e.g. Q8_0 blocks). */
 static void matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok, float *y,
                    int64_t ldy) {
-    matmul_job j = {s->kern, w, x, n_tok, y, ldy};
+    uint32_t act = s->kern->act_type[w->type];
+    matmul_job j = {s->kern, w, x, (size_t)w->k * sizeof(float), n_tok, y, ldy};
+    if (act != QL_TYPE_F32) {
+        uint64_t row = 0;
+        ql_type_row_bytes(act, (uint64_t)w->k, &row); /* checked when the model was bound */
+        quantize_job q = {s->kern, act, x, w->k, s->xq, (size_t)row};
+        ql_pool_for(s->pool, n_tok, 1, 4, quantize_task, &q);
+        j.x = s->xq;
+        j.x_row_bytes = (size_t)row;
+    }
     int64_t macs_per_row = w->k * n_tok;
     int64_t min_rows = PARALLEL_MIN_MACS / (macs_per_row > 0 ? macs_per_row : 1) + 1;
     ql_pool_for(s->pool, w->rows, 16, min_rows, matmul_task, &j);

@@ -74,8 +74,12 @@ ql_status ql_session_new(const ql_model *m, const ql_session_params *params, ql_
     s->hb = alloc_floats(nb * (size_t)hp->n_ff);
     s->hb2 = alloc_floats(nb * (size_t)hp->n_ff);
     s->scores = alloc_floats((size_t)n_threads * (size_t)n_ctx);
+    /* 8-bit activation blocks take at most 2 bytes per element (Q8_K: 292 per 256) */
+    int64_t max_k = hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff;
+    if (s->q_dim > max_k) max_k = s->q_dim;
+    s->xq = malloc(nb * (size_t)max_k * 2);
     if (!s->k_cache || !s->v_cache || !s->rope_cs || !s->x || !s->xb || !s->q || !s->att ||
-        !s->hb || !s->hb2 || !s->scores) {
+        !s->hb || !s->hb2 || !s->scores || !s->xq) {
         ql_session_free(s);
         return ql_fail(err, QL_ERR_NOMEM, "session: out of memory for n_ctx %d (KV cache %zu MiB)",
                        n_ctx, 2 * cache * sizeof(float) >> 20);
@@ -98,6 +102,7 @@ void ql_session_free(ql_session *s) {
     free(s->hb);
     free(s->hb2);
     free(s->scores);
+    free(s->xq);
     free(s);
 }
 

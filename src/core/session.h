@@ -27,6 +27,7 @@ struct ql_session {
     float *hb;     /* [n_batch, n_ff] gate, then silu(gate) * up */
     float *hb2;    /* [n_batch, n_ff] up */
     float *scores; /* [n_threads][n_ctx] attention weights per worker */
+    void *xq;      /* [n_batch] rows of activations in a quantized weight's input format */
 };
 
 #endif

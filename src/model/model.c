@@ -110,7 +110,11 @@ static ql_status bind_matrix(ql_model *m, const char *name, int64_t k, int64_t r
                        "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
                        m->path, name, (long long)t->ne[0], (long long)t->ne[1],
                        (long long)t->ne[2], (long long)t->ne[3], (long long)k, (long long)rows);
-    if (!ql_kernels()->matmul[t->type] || !ql_kernels()->to_float[t->type]) {
+    const ql_kernel_table *kt = ql_kernels();
+    uint64_t act_row = 0;
+    if (!kt->matmul[t->type] || !kt->to_float[t->type] ||
+        !ql_type_row_bytes(kt->act_type[t->type], (uint64_t)k, &act_row) ||
+        (kt->act_type[t->type] != QL_TYPE_F32 && !kt->from_float[kt->act_type[t->type]])) {
         const ql_type_traits *tt = ql_type_get(t->type);
         return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, not supported yet",
                        m->path, name, tt ? tt->name : "?");

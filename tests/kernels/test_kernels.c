@@ -57,9 +57,9 @@ static void test_matmul_matches_double_reference(void) {
                 }
             }
             /* two row ranges, as two threads would split them */
-            kt->matmul[type](w, row_bytes, k, x, n_tok, y, rows, 0, 5);
-            kt->matmul[type](w, row_bytes, k, x, n_tok, y, rows, 5, rows);
-            ks->matmul[type](w, row_bytes, k, x, n_tok, ys, rows, 0, rows);
+            kt->matmul[type](w, row_bytes, k, x, (size_t)k * 4, n_tok, y, rows, 0, 5);
+            kt->matmul[type](w, row_bytes, k, x, (size_t)k * 4, n_tok, y, rows, 5, rows);
+            ks->matmul[type](w, row_bytes, k, x, (size_t)k * 4, n_tok, ys, rows, 0, rows);
             for (int64_t t = 0; t < n_tok; t++)
                 for (int64_t r = 0; r < rows; r++) {
                     double ref = 0, mag = 0;

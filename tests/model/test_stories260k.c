@@ -166,6 +166,41 @@ static void test_cli_run_streams_reference_text(void) {
     }
 }
 
+
+/* `qloop logits` batched and --incremental write the same [n, n_vocab] float32 file. */
+static float *cli_logits(const char *extra, size_t *n_floats) {
+    char cmd[2048], model[1024], out[256];
+    ql_test_shared(model, sizeof model, "models/stories260K.gguf");
+    snprintf(out, sizeof out, "logits_%d.f32", (int)strlen(extra));
+    snprintf(cmd, sizeof cmd, "'%s' logits -m '%s' --ids 1,403,407,261,378,432,383,286 --out %s %s",
+             QL_CLI_PATH, model, out, extra);
+    CHECK_EQ_INT(system(cmd), 0);
+    size_t len = 0;
+    float *v = (float *)ql_test_read_file(out, &len);
+    *n_floats = len / sizeof(float);
+    remove(out);
+    return v;
+}
+
+static void test_cli_logits_batched_and_incremental_agree(void) {
+    size_t na = 0, nb = 0;
+    float *a = cli_logits("", &na), *b = cli_logits("--incremental -t 2", &nb);
+    CHECK(a && b);
+    CHECK_EQ_INT(na, 8 * 512);
+    CHECK_EQ_INT(nb, na);
+    if (a && b && na == nb) {
+        double max_ref = 0, max_d = 0;
+        for (size_t i = 0; i < na; i++) {
+            max_ref = fmax(max_ref, fabs(a[i]));
+            max_d = fmax(max_d, fabs((double)a[i] - b[i]));
+        }
+        CHECK(max_ref > 1.0);
+        CHECK(max_d <= 1e-5 * max_ref);
+    }
+    free(a);
+    free(b);
+}
+
 static void test_eval_rejects_bad_ids_and_full_context(void) {
     ql_session_params sp = ql_session_params_default();
     sp.n_ctx = 8;
@@ -201,6 +236,7 @@ int main(void) {
     RUN(test_thread_count_gives_bit_identical_logits);
     RUN(test_text_of_prompt_and_continuation_matches_reference);
     RUN(test_cli_run_streams_reference_text);
+    RUN(test_cli_logits_batched_and_incremental_agree);
     RUN(test_eval_rejects_bad_ids_and_full_context);
     ql_model_free(g_model);
     return TEST_REPORT();
