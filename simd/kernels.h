@@ -74,4 +74,7 @@ const ql_kernel_table *ql_kernels_scalar(void);
  * and override what they vectorise. */
 void ql_kernels_init_scalar(ql_kernel_table *t);
 
+/* Adds the quantized formats' scalar entries (simd/scalar_quant.c). */
+void ql_kernels_init_scalar_quant(ql_kernel_table *t);
+
 #endif

@@ -138,4 +138,5 @@ void ql_kernels_init_scalar(ql_kernel_table *t) {
     t->axpy = axpy;
     t->add = add;
     t->rope = rope;
+    ql_kernels_init_scalar_quant(t);
 }
