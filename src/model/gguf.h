@@ -88,9 +88,15 @@ typedef struct ql_gguf_tensor {
 
 typedef struct ql_gguf ql_gguf;
 
+/* Deepest array nesting accepted: an array of arrays is depth 2. */
+#define QL_GGUF_MAX_DEPTH 8
+/* Most elements one tensor may have (element counts stay far inside int64). */
+#define QL_GGUF_MAX_ELEMENTS ((uint64_t)1 << 62)
+
 /* Maps and parses `path`. Errors name the file, the field and its byte offset:
  *   QL_ERR_IO, QL_ERR_CORRUPT (bad magic, truncation, lengths past the end, dims product
- *   overflow, data past end, misaligned offsets, duplicate keys or tensor names, bad bool),
+ *   overflow, data past end, misaligned offsets, duplicate keys or tensor names, bad bool,
+ *   overlapping tensor data, general.alignment not a power of two, nesting too deep),
  *   QL_ERR_UNSUPPORTED (version other than 2/3, unknown value or tensor type), QL_ERR_NOMEM. */
 ql_status ql_gguf_open(const char *path, ql_gguf **out, ql_error *err);
 void ql_gguf_close(ql_gguf *g);
@@ -122,6 +128,12 @@ ql_status ql_gguf_get_arr(const ql_gguf *g, const char *key, ql_gguf_type elem_t
 /* Element i of a fixed-size-element array, converted. No bounds check beyond i < n. */
 int64_t ql_gguf_arr_int(const ql_gguf_array *a, uint64_t i);
 double ql_gguf_arr_float(const ql_gguf_array *a, uint64_t i);
+
+/* Bytes of one element of a fixed-size type; 0 for STRING, ARRAY and unknown types. */
+uint64_t ql_gguf_type_size(ql_gguf_type t);
+/* Element i of any array as a scalar value: fixed-size elements are decoded (their
+ * file_offset is 0), STRING/ARRAY items are copied. False when i >= a->n. */
+bool ql_gguf_arr_get(const ql_gguf_array *a, uint64_t i, ql_gguf_value *out);
 
 uint64_t ql_gguf_n_tensors(const ql_gguf *g);
 const ql_gguf_tensor *ql_gguf_tensor_at(const ql_gguf *g, uint64_t i);
