@@ -4,11 +4,14 @@
  * For each token t of the batch at position p = pos + t:
  *   x = embed(token)
  *   per layer:  xb = rmsnorm(x) * attn_norm
- *               q = wq xb, k = wk xb, v = wv xb; rope(q, k, p); cache k, v at p
+ *               q = wq xb (+ bq), k = wk xb (+ bk), v = wv xb (+ bv)
+ *               q_h, k_h = rmsnorm per head (Qwen3 q_norm / k_norm, when present)
+ *               rope(q, k, p); cache k, v at p
  *               att_h = softmax(q_h . K_{g(h)}[0..p] / sqrt(head_dim)) V_{g(h)}[0..p]
  *               x += wo att
  *               xb = rmsnorm(x) * ffn_norm
- *               x += w_down (silu(w_gate xb) * (w_up xb))
+ *               x += w_down (silu(w_gate xb) * (w_up xb))        dense FFN, or
+ *               x += sum_j w_j Expert_{e_j}(xb) (+ shared)        mixture of experts (moe.c)
  *   logits = output (rmsnorm(x) * output_norm)
  * where g(h) = h / (n_head / n_head_kv) is the KV head shared by query head h (GQA).
  * Every matmul covers all tokens of the batch (weights are streamed once per batch) and
@@ -20,8 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forward.h"
+#include "rope.h"
 #include "runtime/error.h"
-#include "session.h"
 #include "simd/dispatch.h"
 
 /* Below this many multiply-adds a matmul runs on the calling thread alone: waking the
@@ -63,7 +67,7 @@ static void quantize_task(void *ctx, int64_t t0, int64_t t1, int thread) {
 
 /* y[t, 0..rows) = W x[t] for t < n_tok; y has row stride ldy. Activations are first
  * converted to the format the weight type's kernel reads (e.g. Q8_0 blocks). */
-static void matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok, float *y,
+void ql_matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok, float *y,
                    int64_t ldy) {
     uint32_t act = s->kern->act_type[w->type];
     matmul_job j = {s->kern, w, x, (size_t)w->k * sizeof(float), n_tok, y, ldy};
@@ -142,7 +146,7 @@ static void rope_task(void *ctx, int64_t t0, int64_t t1, int thread) {
     float *kc = s->k_cache + (size_t)j->layer * (size_t)s->n_ctx * (size_t)s->kv_dim;
     for (int64_t t = t0; t < t1; t++) {
         int64_t p = s->pos + t;
-        const float *cs = s->rope_cs + p * hp->n_rot;
+        const float *cs = s->rope_cs + t * hp->n_rot;
         s->kern->rope(s->q + t * s->q_dim, hp->n_head, hp->head_dim, hp->n_rot, cs, neox);
         s->kern->rope(kc + p * s->kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, cs, neox);
     }
@@ -151,9 +155,52 @@ static void rope_task(void *ctx, int64_t t0, int64_t t1, int thread) {
 static void swiglu_task(void *ctx, int64_t t0, int64_t t1, int thread) {
     (void)thread;
     const rows_job *j = ctx;
-    int64_t f = j->s->model->hp.n_ff;
+    int64_t f = j->layer; /* the FFN width */
     for (int64_t t = t0; t < t1; t++)
         j->s->kern->swiglu(j->s->hb + t * f, j->s->hb + t * f, j->s->hb2 + t * f, f);
+}
+
+/* out[t] = w_down (silu(w_gate x[t]) * (w_up x[t])) for t < n_tok; uses hb, hb2. */
+void ql_swiglu_ffn(ql_session *s, const ql_weight *gate, const ql_weight *up,
+                   const ql_weight *down, const float *x, int64_t n_tok, float *out) {
+    int64_t f = gate->rows;
+    ql_matmul(s, gate, x, n_tok, s->hb, f);
+    ql_matmul(s, up, x, n_tok, s->hb2, f);
+    rows_job rj = {s, NULL, NULL, NULL, (int)f};
+    ql_pool_for(s->pool, n_tok, 1, 8, swiglu_task, &rj);
+    ql_matmul(s, down, s->hb, n_tok, out, down->rows);
+}
+
+/* Adds a bias vector to n_tok rows of width n with row stride ld. */
+static void add_bias(ql_session *s, float *y, int64_t ld, const float *b, int64_t n, int64_t n_tok) {
+    for (int64_t t = 0; t < n_tok; t++) s->kern->add(y + t * ld, b, n);
+}
+
+/* Per-head RMSNorm over n_head heads of head_dim in each of n_tok rows (Qwen3). */
+static void head_norm(ql_session *s, float *y, int64_t ld, const float *w, int64_t n_head,
+                      int64_t n_tok) {
+    int64_t hd = s->model->hp.head_dim;
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t h = 0; h < n_head; h++)
+            s->kern->rmsnorm(y + t * ld + h * hd, y + t * ld + h * hd, w, hd, s->model->hp.rms_eps);
+}
+
+/* Dynamic NTK keeps state across forward calls, as transformers does (spec 2.3): the
+ * frequencies are recomputed when the sequence grows past the length they were made for,
+ * and restored when a shorter sequence than max_position_embeddings follows. */
+static void update_rope(ql_session *s, int64_t n_tok) {
+    const ql_hparams *hp = &s->model->hp;
+    if (hp->rope.scaling == QL_ROPE_SCALING_DYNAMIC) {
+        int32_t seq_len = s->pos + (int32_t)n_tok;
+        if (seq_len > s->rope_cached_len) {
+            ql_rope_freqs(hp, seq_len, s->inv_freq, &s->rope_attn_factor);
+            s->rope_cached_len = seq_len;
+        } else if (seq_len < hp->n_ctx_train && s->rope_cached_len > hp->n_ctx_train) {
+            ql_rope_freqs(hp, hp->n_ctx_train, s->inv_freq, &s->rope_attn_factor);
+            s->rope_cached_len = hp->n_ctx_train;
+        }
+    }
+    ql_rope_table(s->inv_freq, s->rope_attn_factor, hp->n_rot, s->pos, (int32_t)n_tok, s->rope_cs);
 }
 
 static void embed(ql_session *s, const int32_t *ids, int64_t n_tok) {
@@ -173,32 +220,42 @@ static void forward_batch(ql_session *s, const int32_t *ids, int64_t n_tok, floa
     const ql_kernel_table *k = s->kern;
     int64_t d = hp->n_embd;
     embed(s, ids, n_tok);
+    update_rope(s, n_tok);
     for (int l = 0; l < hp->n_layer; l++) {
         const ql_layer *L = &m->layers[l];
         size_t cache_at = ((size_t)l * (size_t)s->n_ctx + (size_t)s->pos) * (size_t)s->kv_dim;
+        float *kc = s->k_cache + cache_at, *vc = s->v_cache + cache_at;
         rmsnorm_rows(s, s->xb, s->x, L->attn_norm, n_tok);
-        matmul(s, &L->wq, s->xb, n_tok, s->q, s->q_dim);
-        matmul(s, &L->wk, s->xb, n_tok, s->k_cache + cache_at, s->kv_dim);
-        matmul(s, &L->wv, s->xb, n_tok, s->v_cache + cache_at, s->kv_dim);
+        ql_matmul(s, &L->wq, s->xb, n_tok, s->q, s->q_dim);
+        ql_matmul(s, &L->wk, s->xb, n_tok, kc, s->kv_dim);
+        ql_matmul(s, &L->wv, s->xb, n_tok, vc, s->kv_dim);
+        if (L->bq) add_bias(s, s->q, s->q_dim, L->bq, s->q_dim, n_tok);
+        if (L->bk) add_bias(s, kc, s->kv_dim, L->bk, s->kv_dim, n_tok);
+        if (L->bv) add_bias(s, vc, s->kv_dim, L->bv, s->kv_dim, n_tok);
+        if (L->q_norm) {
+            head_norm(s, s->q, s->q_dim, L->q_norm, hp->n_head, n_tok);
+            head_norm(s, kc, s->kv_dim, L->k_norm, hp->n_head_kv, n_tok);
+        }
         rows_job rj = {s, NULL, NULL, NULL, l};
         ql_pool_for(s->pool, n_tok, 1, 4, rope_task, &rj);
         attn_job aj = {s, l, n_tok};
         ql_pool_for(s->pool, n_tok * hp->n_head, 1, 4, attention_task, &aj);
-        matmul(s, &L->wo, s->att, n_tok, s->xb, d);
+        ql_matmul(s, &L->wo, s->att, n_tok, s->xb, d);
         for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
 
         rmsnorm_rows(s, s->xb, s->x, L->ffn_norm, n_tok);
-        matmul(s, &L->w_gate, s->xb, n_tok, s->hb, hp->n_ff);
-        matmul(s, &L->w_up, s->xb, n_tok, s->hb2, hp->n_ff);
-        ql_pool_for(s->pool, n_tok, 1, 8, swiglu_task, &rj);
-        matmul(s, &L->w_down, s->hb, n_tok, s->xb, d);
-        for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
+        if (hp->n_expert > 0) {
+            ql_moe_ffn(s, L, n_tok); /* adds into s->x */
+        } else {
+            ql_swiglu_ffn(s, &L->w_gate, &L->w_up, &L->w_down, s->xb, n_tok, s->xb);
+            for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
+        }
     }
     s->pos += (int32_t)n_tok;
     if (!logits) return;
     int64_t first = all_logits ? 0 : n_tok - 1, rows = n_tok - first;
     rmsnorm_rows(s, s->xb, s->x + first * d, m->output_norm, rows);
-    matmul(s, &m->output, s->xb, rows, logits, hp->n_vocab);
+    ql_matmul(s, &m->output, s->xb, rows, logits, hp->n_vocab);
 }
 
 ql_status ql_session_eval(ql_session *s, const int32_t *ids, size_t n, float *logits,

@@ -1,10 +1,11 @@
-/* src/core/session.c: creating a session: KV cache, RoPE table, scratch buffers. */
+/* src/core/session.c: creating a session: KV cache, RoPE state, scratch buffers. */
 #include "session.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rope.h"
 #include "runtime/error.h"
 #include "simd/dispatch.h"
 
@@ -15,20 +16,19 @@ ql_session_params ql_session_params_default(void) {
     return p;
 }
 
-/* cos/sin of p * base^(-2i / n_rot), computed in double and rounded once. */
-static void fill_rope_table(float *cs, int32_t n_ctx, const ql_hparams *hp) {
-    int32_t half = hp->n_rot / 2;
-    for (int32_t p = 0; p < n_ctx; p++) {
-        for (int32_t i = 0; i < half; i++) {
-            double inv_freq = pow((double)hp->rope_base, -2.0 * i / (double)hp->n_rot);
-            double angle = (double)p * inv_freq;
-            cs[((size_t)p * half + i) * 2] = (float)cos(angle);
-            cs[((size_t)p * half + i) * 2 + 1] = (float)sin(angle);
-        }
-    }
+static void *alloc_bytes(size_t n) { return n ? malloc(n) : NULL; }
+static float *alloc_floats(size_t n) { return alloc_bytes(n * sizeof(float)); }
+
+static int64_t max3(int64_t a, int64_t b, int64_t c) {
+    int64_t m = a > b ? a : b;
+    return m > c ? m : c;
 }
 
-static float *alloc_floats(size_t n) { return n ? malloc(n * sizeof(float)) : NULL; }
+static void rope_reset(ql_session *s) {
+    const ql_hparams *hp = &s->model->hp;
+    ql_rope_freqs(hp, hp->n_ctx_train, s->inv_freq, &s->rope_attn_factor);
+    s->rope_cached_len = hp->n_ctx_train;
+}
 
 ql_status ql_session_new(const ql_model *m, const ql_session_params *params, ql_session **out,
                          ql_error *err) {
@@ -63,28 +63,43 @@ ql_status ql_session_new(const ql_model *m, const ql_session_params *params, ql_
         return st;
     }
     size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)s->kv_dim;
-    size_t nb = (size_t)n_batch;
+    size_t nb = (size_t)n_batch, d = (size_t)hp->n_embd;
+    int64_t ff = max3(hp->n_ff, hp->n_ff_exp, hp->n_ff_shexp);
+    /* 8-bit activation blocks take at most 2 bytes per element (Q8_K: 292 per 256) */
+    int64_t max_k = max3((int64_t)d, ff, s->q_dim);
+    bool fail = false;
+#define ALLOC(field, n) fail |= !(s->field = alloc_floats(n))
     s->k_cache = alloc_floats(cache);
     s->v_cache = alloc_floats(cache);
-    s->rope_cs = alloc_floats((size_t)n_ctx * (size_t)hp->n_rot);
-    s->x = alloc_floats(nb * (size_t)hp->n_embd);
-    s->xb = alloc_floats(nb * (size_t)hp->n_embd);
-    s->q = alloc_floats(nb * (size_t)s->q_dim);
-    s->att = alloc_floats(nb * (size_t)s->q_dim);
-    s->hb = alloc_floats(nb * (size_t)hp->n_ff);
-    s->hb2 = alloc_floats(nb * (size_t)hp->n_ff);
-    s->scores = alloc_floats((size_t)n_threads * (size_t)n_ctx);
-    /* 8-bit activation blocks take at most 2 bytes per element (Q8_K: 292 per 256) */
-    int64_t max_k = hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff;
-    if (s->q_dim > max_k) max_k = s->q_dim;
-    s->xq = malloc(nb * (size_t)max_k * 2);
-    if (!s->k_cache || !s->v_cache || !s->rope_cs || !s->x || !s->xb || !s->q || !s->att ||
-        !s->hb || !s->hb2 || !s->scores || !s->xq) {
+    fail |= !s->k_cache || !s->v_cache;
+    ALLOC(inv_freq, (size_t)hp->n_rot / 2);
+    ALLOC(rope_cs, nb * (size_t)hp->n_rot);
+    ALLOC(x, nb * d);
+    ALLOC(xb, nb * d);
+    ALLOC(q, nb * (size_t)s->q_dim);
+    ALLOC(att, nb * (size_t)s->q_dim);
+    ALLOC(hb, nb * (size_t)ff);
+    ALLOC(hb2, nb * (size_t)ff);
+    ALLOC(scores, (size_t)n_threads * (size_t)n_ctx);
+    fail |= !(s->xq = alloc_bytes(nb * (size_t)max_k * 2));
+    if (hp->n_expert > 0) {
+        size_t k = (size_t)hp->n_expert_used;
+        ALLOC(router, nb * (size_t)hp->n_expert);
+        ALLOC(sel_w, nb * k);
+        ALLOC(moe_in, nb * d);
+        ALLOC(moe_tmp, nb * d);
+        ALLOC(moe_out, nb * k * d);
+        fail |= !(s->sel = alloc_bytes(nb * k * sizeof(int32_t)));
+        fail |= !(s->rows = alloc_bytes(nb * sizeof(int32_t)));
+        fail |= !(s->slots = alloc_bytes(nb * sizeof(int32_t)));
+    }
+#undef ALLOC
+    if (fail) {
         ql_session_free(s);
         return ql_fail(err, QL_ERR_NOMEM, "session: out of memory for n_ctx %d (KV cache %zu MiB)",
                        n_ctx, 2 * cache * sizeof(float) >> 20);
     }
-    fill_rope_table(s->rope_cs, n_ctx, hp);
+    rope_reset(s);
     *out = s;
     return ql_ok(err);
 }
@@ -92,21 +107,18 @@ ql_status ql_session_new(const ql_model *m, const ql_session_params *params, ql_
 void ql_session_free(ql_session *s) {
     if (!s) return;
     ql_pool_free(s->pool);
-    free(s->k_cache);
-    free(s->v_cache);
-    free(s->rope_cs);
-    free(s->x);
-    free(s->xb);
-    free(s->q);
-    free(s->att);
-    free(s->hb);
-    free(s->hb2);
-    free(s->scores);
-    free(s->xq);
+    void *bufs[] = {s->k_cache, s->v_cache, s->inv_freq, s->rope_cs, s->x, s->xb, s->q,
+                    s->att, s->hb, s->hb2, s->scores, s->xq, s->router, s->sel, s->sel_w,
+                    s->rows, s->slots, s->moe_in, s->moe_tmp, s->moe_out};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(s);
 }
 
 int32_t ql_session_pos(const ql_session *s) { return s->pos; }
 int32_t ql_session_n_ctx(const ql_session *s) { return s->n_ctx; }
 int32_t ql_session_n_threads(const ql_session *s) { return ql_pool_n_threads(s->pool); }
-void ql_session_reset(ql_session *s) { s->pos = 0; }
+
+void ql_session_reset(ql_session *s) {
+    s->pos = 0;
+    rope_reset(s);
+}

@@ -16,18 +16,32 @@ struct ql_session {
     /* KV cache, float32: [n_layer][n_ctx][kv_dim]; position p of layer l at
      * (l * n_ctx + p) * kv_dim. Keys are stored after RoPE. */
     float *k_cache, *v_cache;
-    /* RoPE (cos, sin) per position and frequency pair: [n_ctx][n_rot / 2][2] */
-    float *rope_cs;
+    /* RoPE: current inverse frequencies [n_rot / 2] and factor on cos/sin; for dynamic
+     * NTK, the sequence length they were computed for (transformers' rule, spec 2.3) */
+    float *inv_freq;
+    float rope_attn_factor;
+    int32_t rope_cached_len;
+    float *rope_cs; /* [n_batch][n_rot / 2][2]: (cos, sin) of the batch's positions */
 
     /* scratch for one batch of up to n_batch tokens */
     float *x;      /* [n_batch, n_embd] residual stream */
     float *xb;     /* [n_batch, n_embd] normalised input of a block */
     float *q;      /* [n_batch, q_dim] queries after RoPE */
     float *att;    /* [n_batch, q_dim] attention output, before wo */
-    float *hb;     /* [n_batch, n_ff] gate, then silu(gate) * up */
-    float *hb2;    /* [n_batch, n_ff] up */
+    float *hb;     /* [n_batch, max ffn width] gate, then silu(gate) * up */
+    float *hb2;    /* [n_batch, max ffn width] up */
     float *scores; /* [n_threads][n_ctx] attention weights per worker */
     void *xq;      /* [n_batch] rows of activations in a quantized weight's input format */
+
+    /* mixture of experts scratch (NULL for dense models) */
+    float *router;    /* [n_batch, n_expert] router logits, then probabilities */
+    int32_t *sel;     /* [n_batch, k] chosen experts per token, ascending id */
+    float *sel_w;     /* [n_batch, k] their weights */
+    int32_t *rows;    /* [n_batch] tokens routed to the current expert */
+    int32_t *slots;   /* [n_batch] the slot j of each of those tokens */
+    float *moe_in;    /* [n_batch, n_embd] gathered inputs of one expert */
+    float *moe_tmp;   /* [n_batch, n_embd] one expert's outputs */
+    float *moe_out;   /* [n_batch, k, n_embd] every (token, slot) output */
 };
 
 #endif

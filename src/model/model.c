@@ -1,141 +1,80 @@
 /*
- * src/model/model.c: building a ql_model from a GGUF file.
+ * src/model/model.c: building a ql_model.
  *
- * Reads the hyperparameters ({arch}.* keys), binds every weight tensor by its GGUF name
- * and checks its type and shape against the hyperparameters, so that the forward pass
- * never meets a tensor it cannot use. Also hosts the public tokenizer wrappers.
+ * A model comes from a GGUF file (load_gguf.c) or a Hugging Face folder (hf_*.c); each
+ * loader fills the hyperparameters, the tokenizer and a tensor source that answers GGUF
+ * tensor names. Binding, here, then looks up every weight the architecture needs and
+ * checks its type and shape against the hyperparameters, so the forward pass never meets
+ * a tensor it cannot use. Also hosts the public tokenizer wrappers.
  */
 #include "model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "loaders.h"
 #include "runtime/error.h"
 #include "simd/dispatch.h"
 
-static char *dup_str(ql_str s) {
-    char *p = malloc(s.len + 1);
-    if (!p) return NULL;
-    memcpy(p, s.ptr, s.len);
-    p[s.len] = '\0';
-    return p;
+static const char *type_name(uint32_t type) {
+    const ql_type_traits *t = ql_type_get(type);
+    return t ? t->name : "?";
 }
 
-/* Reads "{arch}.suffix" as u32 into *out; absent keys keep *out when `optional`. */
-static ql_status get_arch_u32(const ql_model *m, const char *suffix, bool optional,
-                              int32_t *out, ql_error *err) {
-    char key[128];
-    snprintf(key, sizeof key, "%s.%s", m->architecture, suffix);
-    uint32_t v;
-    ql_status st = ql_gguf_get_u32(m->gguf, key, &v, err);
-    if (st == QL_ERR_NOT_FOUND && optional) return ql_ok(err);
-    if (st != QL_OK) return st;
-    if (v > (uint32_t)INT32_MAX)
-        return ql_fail(err, QL_ERR_CORRUPT, "%s: %s = %u is out of range", m->path, key, v);
-    *out = (int32_t)v;
-    return QL_OK;
-}
-
-static ql_status get_arch_f32(const ql_model *m, const char *suffix, float *out,
-                              ql_error *err) {
-    char key[128];
-    snprintf(key, sizeof key, "%s.%s", m->architecture, suffix);
-    ql_status st = ql_gguf_get_f32(m->gguf, key, out, err);
-    if (st == QL_ERR_NOT_FOUND) return ql_ok(err);
-    return st;
-}
-
-static ql_status read_hparams(ql_model *m, ql_error *err) {
-    ql_hparams *hp = &m->hp;
-    ql_status st;
-    if ((st = get_arch_u32(m, "embedding_length", false, &hp->n_embd, err)) ||
-        (st = get_arch_u32(m, "block_count", false, &hp->n_layer, err)) ||
-        (st = get_arch_u32(m, "feed_forward_length", false, &hp->n_ff, err)) ||
-        (st = get_arch_u32(m, "attention.head_count", false, &hp->n_head, err)))
-        return st;
-    hp->n_ctx_train = 2048;
-    hp->n_head_kv = hp->n_head;
-    if ((st = get_arch_u32(m, "context_length", true, &hp->n_ctx_train, err)) ||
-        (st = get_arch_u32(m, "attention.head_count_kv", true, &hp->n_head_kv, err)))
-        return st;
-    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_ff <= 0 || hp->n_head <= 0 ||
-        hp->n_head_kv <= 0 || hp->n_ctx_train <= 0)
-        return ql_fail(err, QL_ERR_CORRUPT,
-                       "%s: hyperparameters must be positive (embd %d, layers %d, ff %d, "
-                       "heads %d/%d, ctx %d)",
-                       m->path, hp->n_embd, hp->n_layer, hp->n_ff, hp->n_head, hp->n_head_kv,
-                       hp->n_ctx_train);
-    if (hp->n_head % hp->n_head_kv != 0)
-        return ql_fail(err, QL_ERR_CORRUPT, "%s: head_count %d is not a multiple of head_count_kv %d",
-                       m->path, hp->n_head, hp->n_head_kv);
-    hp->head_dim = hp->n_embd / hp->n_head;
-    int32_t key_len = hp->head_dim, value_len = hp->head_dim;
-    if ((st = get_arch_u32(m, "attention.key_length", true, &key_len, err)) ||
-        (st = get_arch_u32(m, "attention.value_length", true, &value_len, err)))
-        return st;
-    if (key_len != value_len || key_len <= 0)
-        return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: key_length %d != value_length %d",
-                       m->path, key_len, value_len);
-    hp->head_dim = key_len;
-    hp->n_rot = hp->head_dim;
-    if ((st = get_arch_u32(m, "rope.dimension_count", true, &hp->n_rot, err))) return st;
-    if (hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
-        return ql_fail(err, QL_ERR_CORRUPT, "%s: rope.dimension_count %d must be even and <= head dim %d",
-                       m->path, hp->n_rot, hp->head_dim);
-    hp->rope_base = 10000.0f;
-    hp->rms_eps = 1e-5f;
-    if ((st = get_arch_f32(m, "rope.freq_base", &hp->rope_base, err)) ||
-        (st = get_arch_f32(m, "attention.layer_norm_rms_epsilon", &hp->rms_eps, err)))
-        return st;
-    if (!(hp->rope_base > 0.0f) || !(hp->rms_eps >= 0.0f))
-        return ql_fail(err, QL_ERR_CORRUPT, "%s: rope.freq_base %g / rms epsilon %g out of range",
-                       m->path, hp->rope_base, hp->rms_eps);
-    hp->rope_layout = QL_ROPE_INTERLEAVED;
-    return QL_OK;
-}
-
-/* Binds tensor `name` as a matrix of `rows` rows of `k` elements of a type the kernels
- * support. A missing optional tensor leaves w->data NULL. */
-static ql_status bind_matrix(ql_model *m, const char *name, int64_t k, int64_t rows,
-                             bool optional, ql_weight *w, ql_error *err) {
-    const ql_gguf_tensor *t = ql_gguf_find_tensor(m->gguf, name);
+/* Binds tensor `name` (expert slice `expert`, or -1) as a matrix of `rows` rows of `k`
+ * elements of a type the kernels support. A missing optional tensor leaves w->data NULL. */
+static ql_status bind_matrix(ql_model *m, const char *name, int expert, int64_t k,
+                             int64_t rows, bool optional, ql_weight *w, ql_error *err) {
+    ql_tensor_view t;
     memset(w, 0, sizeof *w);
-    if (!t) {
+    if (!m->src.find(m->src.ctx, name, expert, &t)) {
         if (optional) return QL_OK;
+        if (expert >= 0)
+            return ql_fail(err, QL_ERR_NOT_FOUND, "%s: tensor '%s' (expert %d) is missing", m->path,
+                           name, expert);
         return ql_fail(err, QL_ERR_NOT_FOUND, "%s: tensor '%s' is missing", m->path, name);
     }
-    if (t->n_dims > 2 || t->ne[0] != k || t->ne[1] != rows)
+    bool shape_ok = t.ne[0] == k && t.ne[1] == rows;
+    for (uint32_t d = 2; d < 4; d++) shape_ok = shape_ok && t.ne[d] == 1;
+    if (!shape_ok)
         return ql_fail(err, QL_ERR_CORRUPT,
                        "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
-                       m->path, name, (long long)t->ne[0], (long long)t->ne[1],
-                       (long long)t->ne[2], (long long)t->ne[3], (long long)k, (long long)rows);
+                       m->path, name, (long long)t.ne[0], (long long)t.ne[1], (long long)t.ne[2],
+                       (long long)t.ne[3], (long long)k, (long long)rows);
     const ql_kernel_table *kt = ql_kernels();
-    uint64_t act_row = 0;
-    if (!kt->matmul[t->type] || !kt->to_float[t->type] ||
-        !ql_type_row_bytes(kt->act_type[t->type], (uint64_t)k, &act_row) ||
-        (kt->act_type[t->type] != QL_TYPE_F32 && !kt->from_float[kt->act_type[t->type]])) {
-        const ql_type_traits *tt = ql_type_get(t->type);
-        return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, not supported yet",
-                       m->path, name, tt ? tt->name : "?");
-    }
-    w->data = t->data;
-    w->type = t->type;
+    uint64_t act_row = 0, row = 0;
+    uint32_t act = kt->act_type[t.type < QL_TYPE_COUNT ? t.type : 0];
+    if (t.type >= QL_TYPE_COUNT || !kt->matmul[t.type] || !kt->to_float[t.type] ||
+        !ql_type_row_bytes(act, (uint64_t)k, &act_row) ||
+        (act != QL_TYPE_F32 && !kt->from_float[act]) ||
+        !ql_type_row_bytes(t.type, (uint64_t)k, &row))
+        return ql_fail(err, QL_ERR_UNSUPPORTED,
+                       "%s: tensor '%s' has type %s with rows of %lld, not supported", m->path,
+                       name, type_name(t.type), (long long)k);
+    if (row * (uint64_t)rows != t.nbytes)
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: tensor '%s' has %llu bytes, expected %llu",
+                       m->path, name, (unsigned long long)t.nbytes,
+                       (unsigned long long)(row * (uint64_t)rows));
+    w->data = t.data;
+    w->type = t.type;
     w->k = k;
     w->rows = rows;
-    w->row_bytes = (size_t)(t->nbytes / (uint64_t)rows);
-    w->name = t->name.ptr; /* names in the mapping are followed by more data: print with len */
-    m->n_params += t->n_elements;
-    m->weight_bytes += t->nbytes;
+    w->row_bytes = (size_t)row;
+    m->n_params += (uint64_t)(k * rows);
+    m->weight_bytes += t.nbytes;
     return QL_OK;
 }
 
-/* Binds a 1-D tensor of n elements and converts it to an owned float array. */
-static ql_status bind_vector(ql_model *m, const char *name, int64_t n, float **out,
-                             ql_error *err) {
+/* Binds a 1-D tensor of n elements and converts it to an owned float array; a missing
+ * optional one leaves *out NULL. */
+static ql_status bind_vector(ql_model *m, const char *name, int64_t n, bool optional,
+                             float **out, ql_error *err) {
     ql_weight w;
-    ql_status st = bind_matrix(m, name, n, 1, false, &w, err);
-    if (st) return st;
+    *out = NULL;
+    ql_status st = bind_matrix(m, name, -1, n, 1, optional, &w, err);
+    if (st || !w.data) return st;
     float *v = malloc((size_t)n * sizeof(float));
     if (!v) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory for '%s'", m->path, name);
     ql_kernels()->to_float[w.type](w.data, v, n);
@@ -143,46 +82,125 @@ static ql_status bind_vector(ql_model *m, const char *name, int64_t n, float **o
     return QL_OK;
 }
 
-static ql_status bind_weights(ql_model *m, ql_error *err) {
+static ql_status bind_experts(ql_model *m, ql_layer *L, int l, ql_error *err) {
     const ql_hparams *hp = &m->hp;
+    int64_t d = hp->n_embd, e_ff = hp->n_ff_exp;
+    char name[96];
+    ql_status st;
+    snprintf(name, sizeof name, "blk.%d.ffn_gate_inp.weight", l);
+    if ((st = bind_matrix(m, name, -1, d, hp->n_expert, false, &L->router, err))) return st;
+    L->exp_gate = calloc((size_t)hp->n_expert, sizeof *L->exp_gate);
+    L->exp_up = calloc((size_t)hp->n_expert, sizeof *L->exp_up);
+    L->exp_down = calloc((size_t)hp->n_expert, sizeof *L->exp_down);
+    if (!L->exp_gate || !L->exp_up || !L->exp_down)
+        return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", m->path);
+    for (int e = 0; e < hp->n_expert; e++) {
+        snprintf(name, sizeof name, "blk.%d.ffn_gate_exps.weight", l);
+        if ((st = bind_matrix(m, name, e, d, e_ff, false, &L->exp_gate[e], err))) return st;
+        snprintf(name, sizeof name, "blk.%d.ffn_up_exps.weight", l);
+        if ((st = bind_matrix(m, name, e, d, e_ff, false, &L->exp_up[e], err))) return st;
+        snprintf(name, sizeof name, "blk.%d.ffn_down_exps.weight", l);
+        if ((st = bind_matrix(m, name, e, e_ff, d, false, &L->exp_down[e], err))) return st;
+    }
+    if (hp->n_ff_shexp > 0) {
+        int64_t s_ff = hp->n_ff_shexp;
+        snprintf(name, sizeof name, "blk.%d.ffn_gate_shexp.weight", l);
+        if ((st = bind_matrix(m, name, -1, d, s_ff, false, &L->sh_gate, err))) return st;
+        snprintf(name, sizeof name, "blk.%d.ffn_up_shexp.weight", l);
+        if ((st = bind_matrix(m, name, -1, d, s_ff, false, &L->sh_up, err))) return st;
+        snprintf(name, sizeof name, "blk.%d.ffn_down_shexp.weight", l);
+        if ((st = bind_matrix(m, name, -1, s_ff, d, false, &L->sh_down, err))) return st;
+        snprintf(name, sizeof name, "blk.%d.ffn_gate_inp_shexp.weight", l);
+        if ((st = bind_vector(m, name, d, true, &L->sh_gate_inp, err))) return st;
+    }
+    return QL_OK;
+}
+
+static ql_status bind_layer(ql_model *m, int l, ql_error *err) {
+    const ql_hparams *hp = &m->hp;
+    ql_layer *L = &m->layers[l];
     int64_t d = hp->n_embd, q_dim = (int64_t)hp->n_head * hp->head_dim,
             kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    char n[64];
     ql_status st;
-    const ql_gguf_tensor *emb = ql_gguf_find_tensor(m->gguf, "token_embd.weight");
-    if (!emb)
+#define NAME(suffix) (snprintf(n, sizeof n, "blk.%d." suffix, l), n)
+    if ((st = bind_vector(m, NAME("attn_norm.weight"), d, false, &L->attn_norm, err)) ||
+        (st = bind_matrix(m, NAME("attn_q.weight"), -1, d, q_dim, false, &L->wq, err)) ||
+        (st = bind_matrix(m, NAME("attn_k.weight"), -1, d, kv_dim, false, &L->wk, err)) ||
+        (st = bind_matrix(m, NAME("attn_v.weight"), -1, d, kv_dim, false, &L->wv, err)) ||
+        (st = bind_matrix(m, NAME("attn_output.weight"), -1, q_dim, d, false, &L->wo, err)) ||
+        (st = bind_vector(m, NAME("attn_q.bias"), q_dim, true, &L->bq, err)) ||
+        (st = bind_vector(m, NAME("attn_k.bias"), kv_dim, true, &L->bk, err)) ||
+        (st = bind_vector(m, NAME("attn_v.bias"), kv_dim, true, &L->bv, err)) ||
+        (st = bind_vector(m, NAME("attn_q_norm.weight"), hp->head_dim, true, &L->q_norm, err)) ||
+        (st = bind_vector(m, NAME("attn_k_norm.weight"), hp->head_dim, true, &L->k_norm, err)) ||
+        (st = bind_vector(m, NAME("ffn_norm.weight"), d, false, &L->ffn_norm, err)))
+        return st;
+    if (!L->q_norm != !L->k_norm)
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: layer %d has only one of attn_q_norm / attn_k_norm",
+                       m->path, l);
+    if (hp->n_expert > 0) return bind_experts(m, L, l, err);
+    if ((st = bind_matrix(m, NAME("ffn_gate.weight"), -1, d, hp->n_ff, false, &L->w_gate, err)) ||
+        (st = bind_matrix(m, NAME("ffn_up.weight"), -1, d, hp->n_ff, false, &L->w_up, err)) ||
+        (st = bind_matrix(m, NAME("ffn_down.weight"), -1, hp->n_ff, d, false, &L->w_down, err)))
+        return st;
+#undef NAME
+    return QL_OK;
+}
+
+ql_status ql_model_bind_weights(ql_model *m, ql_error *err) {
+    ql_hparams *hp = &m->hp;
+    ql_tensor_view emb;
+    if (!m->src.find(m->src.ctx, "token_embd.weight", -1, &emb))
         return ql_fail(err, QL_ERR_NOT_FOUND, "%s: tensor 'token_embd.weight' is missing", m->path);
-    if (emb->ne[1] <= 0 || emb->ne[1] > INT32_MAX)
+    if (emb.ne[1] <= 0 || emb.ne[1] > INT32_MAX)
         return ql_fail(err, QL_ERR_CORRUPT, "%s: token_embd.weight has %lld rows", m->path,
-                       (long long)emb->ne[1]);
-    m->hp.n_vocab = (int32_t)emb->ne[1];
-    if (m->tok && ql_tokenizer_n_vocab(m->tok) > m->hp.n_vocab)
-        return ql_fail(err, QL_ERR_CORRUPT, "%s: vocabulary has %d tokens but token_embd.weight only %d rows",
-                       m->path, ql_tokenizer_n_vocab(m->tok), m->hp.n_vocab);
-    if ((st = bind_matrix(m, "token_embd.weight", d, hp->n_vocab, false, &m->tok_embd, err)) ||
-        (st = bind_vector(m, "output_norm.weight", d, &m->output_norm, err)) ||
-        (st = bind_matrix(m, "output.weight", d, hp->n_vocab, true, &m->output, err)))
+                       (long long)emb.ne[1]);
+    if (hp->n_vocab == 0) hp->n_vocab = (int32_t)emb.ne[1];
+    if (m->tok && ql_tokenizer_n_vocab(m->tok) > hp->n_vocab)
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: vocabulary has %d tokens but the model only %d",
+                       m->path, ql_tokenizer_n_vocab(m->tok), hp->n_vocab);
+    ql_status st;
+    if ((st = bind_matrix(m, "token_embd.weight", -1, hp->n_embd, hp->n_vocab, false, &m->tok_embd, err)) ||
+        (st = bind_vector(m, "output_norm.weight", hp->n_embd, false, &m->output_norm, err)) ||
+        (st = bind_matrix(m, "output.weight", -1, hp->n_embd, hp->n_vocab, true, &m->output, err)))
         return st;
     if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", m->path);
-    for (int32_t l = 0; l < hp->n_layer; l++) {
-        ql_layer *L = &m->layers[l];
-        char n[9][64];
-        static const char *const suffix[9] = {"attn_norm", "attn_q", "attn_k", "attn_v",
-                                              "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
-                                              "ffn_down"};
-        for (int i = 0; i < 9; i++) snprintf(n[i], sizeof n[i], "blk.%d.%s.weight", l, suffix[i]);
-        if ((st = bind_vector(m, n[0], d, &L->attn_norm, err)) ||
-            (st = bind_matrix(m, n[1], d, q_dim, false, &L->wq, err)) ||
-            (st = bind_matrix(m, n[2], d, kv_dim, false, &L->wk, err)) ||
-            (st = bind_matrix(m, n[3], d, kv_dim, false, &L->wv, err)) ||
-            (st = bind_matrix(m, n[4], q_dim, d, false, &L->wo, err)) ||
-            (st = bind_vector(m, n[5], d, &L->ffn_norm, err)) ||
-            (st = bind_matrix(m, n[6], d, hp->n_ff, false, &L->w_gate, err)) ||
-            (st = bind_matrix(m, n[7], d, hp->n_ff, false, &L->w_up, err)) ||
-            (st = bind_matrix(m, n[8], hp->n_ff, d, false, &L->w_down, err)))
-            return st;
-    }
+    for (int32_t l = 0; l < hp->n_layer; l++)
+        if ((st = bind_layer(m, l, err))) return st;
+    return QL_OK;
+}
+
+ql_status ql_hparams_check(const char *path, const ql_hparams *hp, ql_error *err) {
+    if (hp->n_embd <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
+        hp->n_ctx_train <= 0 || hp->head_dim <= 0 || (hp->n_expert == 0 && hp->n_ff <= 0))
+        return ql_fail(err, QL_ERR_CORRUPT,
+                       "%s: hyperparameters must be positive (embd %d, layers %d, ff %d, "
+                       "heads %d/%d, head_dim %d, ctx %d)",
+                       path, hp->n_embd, hp->n_layer, hp->n_ff, hp->n_head, hp->n_head_kv,
+                       hp->head_dim, hp->n_ctx_train);
+    if (hp->n_embd > (1 << 20) || hp->n_layer > 4096 || hp->n_head > 4096 ||
+        hp->head_dim > 4096 || hp->n_ff > (1 << 22))
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: hyperparameters out of range", path);
+    if (hp->n_head % hp->n_head_kv != 0)
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: %d attention heads are not a multiple of %d KV heads",
+                       path, hp->n_head, hp->n_head_kv);
+    if (hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: rotary dimensions %d must be even and <= head dim %d",
+                       path, hp->n_rot, hp->head_dim);
+    if (!(hp->rope.base > 0.0f) || !(hp->rms_eps >= 0.0f))
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: rope base %g / rms epsilon %g out of range", path,
+                       hp->rope.base, hp->rms_eps);
+    if (hp->rope.scaling != QL_ROPE_SCALING_NONE && !(hp->rope.factor > 0.0f))
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: rope scaling factor %g must be > 0", path,
+                       hp->rope.factor);
+    if (hp->n_expert < 0 || hp->n_expert > 1024 ||
+        (hp->n_expert > 0 && (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert ||
+                              hp->n_ff_exp <= 0)))
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: experts %d, used %d, width %d are inconsistent",
+                       path, hp->n_expert, hp->n_expert_used, hp->n_ff_exp);
     return QL_OK;
 }
 
@@ -197,14 +215,25 @@ void ql_model_free(ql_model *m) {
     if (!m) return;
     if (m->layers) {
         for (int32_t l = 0; l < m->hp.n_layer; l++) {
-            free(m->layers[l].attn_norm);
-            free(m->layers[l].ffn_norm);
+            ql_layer *L = &m->layers[l];
+            free(L->attn_norm);
+            free(L->ffn_norm);
+            free(L->bq);
+            free(L->bk);
+            free(L->bv);
+            free(L->q_norm);
+            free(L->k_norm);
+            free(L->exp_gate);
+            free(L->exp_up);
+            free(L->exp_down);
+            free(L->sh_gate_inp);
         }
         free(m->layers);
     }
     free(m->output_norm);
     ql_tokenizer_free(m->tok);
     ql_gguf_close(m->gguf);
+    ql_hf_close(m->hf);
     free(m->architecture);
     free(m->name);
     free(m->path);
@@ -226,37 +255,22 @@ ql_status ql_model_load(const char *path, const ql_model_params *params, ql_mode
         return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", path);
     }
     m->vocab_only = p.vocab_only;
-    if ((st = ql_gguf_open(path, &m->gguf, err))) goto fail;
-    ql_str arch, name = {"", 0};
-    if ((st = ql_gguf_get_str(m->gguf, "general.architecture", &arch, err))) goto fail;
-    if (ql_gguf_get(m->gguf, "general.name")) ql_gguf_get_str(m->gguf, "general.name", &name, NULL);
-    if (!(m->architecture = dup_str(arch)) || !(m->name = dup_str(name))) {
-        st = ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", path);
-        goto fail;
+    struct stat sb;
+    bool is_dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    st = is_dir ? ql_load_hf(m, err) : ql_load_gguf(m, err);
+    if (st == QL_OK && !m->vocab_only) st = ql_model_bind_weights(m, err);
+    if (st != QL_OK) {
+        ql_model_free(m);
+        return st;
     }
-    if ((st = ql_tokenizer_from_gguf(m->gguf, &m->tok, err))) goto fail;
-    if (m->vocab_only) {
-        m->hp.n_vocab = ql_tokenizer_n_vocab(m->tok);
-        *out = m;
-        return ql_ok(err);
-    }
-    if (strcmp(m->architecture, "llama") != 0) {
-        st = ql_fail(err, QL_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (llama is)",
-                     path, m->architecture);
-        goto fail;
-    }
-    if ((st = read_hparams(m, err)) || (st = bind_weights(m, err))) goto fail;
     *out = m;
     return ql_ok(err);
-fail:
-    ql_model_free(m);
-    return st;
 }
 
 void ql_model_get_info(const ql_model *m, ql_model_info *info) {
     memset(info, 0, sizeof *info);
     info->architecture = m->architecture;
-    info->name = m->name;
+    info->name = m->name ? m->name : "";
     info->n_vocab = m->hp.n_vocab;
     info->n_ctx_train = m->hp.n_ctx_train;
     info->n_embd = m->hp.n_embd;
@@ -278,13 +292,14 @@ ql_status ql_tokenize(const ql_model *m, const char *text, size_t len, bool add_
                       ql_error *err) {
     if (!m || (!text && len) || !n_ids || (!ids && cap))
         return ql_fail(err, QL_ERR_ARG, "ql_tokenize: NULL argument");
+    if (!m->tok) return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: the model has no tokenizer", m->path);
     return ql_tokenizer_encode(m->tok, text ? text : "", len, add_special, parse_special, ids,
                                cap, n_ids, err);
 }
 
 int32_t ql_token_to_piece(const ql_model *m, int32_t id, bool show_special, char *buf,
                           size_t cap) {
-    if (!m || (!buf && cap)) return -1;
+    if (!m || !m->tok || (!buf && cap)) return -1;
     return ql_tokenizer_piece(m->tok, id, show_special, buf, cap);
 }
 
@@ -293,10 +308,11 @@ ql_status ql_detokenize(const ql_model *m, const int32_t *ids, size_t n_ids,
                         size_t *n_bytes, ql_error *err) {
     if (!m || (!ids && n_ids) || (!text && cap) || !n_bytes)
         return ql_fail(err, QL_ERR_ARG, "ql_detokenize: NULL argument");
+    if (!m->tok) return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: the model has no tokenizer", m->path);
     return ql_tokenizer_decode(m->tok, ids, n_ids, remove_leading_space, show_special, text, cap,
                                n_bytes, err);
 }
 
 bool ql_token_is_eog(const ql_model *m, int32_t id) {
-    return m && ql_tokenizer_is_eog(m->tok, id);
+    return m && m->tok && ql_tokenizer_is_eog(m->tok, id);
 }
