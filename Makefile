@@ -4,7 +4,7 @@ BUILD      ?= build
 SHARED     ?= $(abspath ../shared)
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
-DEPS = cmake gcc g++ make pkg-config libsleef-dev libxxhash-dev libbenchmark-dev libpcre2-dev
+DEPS = cmake gcc g++ make pkg-config libsleef-dev libxxhash-dev libbenchmark-dev libpcre2-dev libjansson-dev
 
 .PHONY: all deps build run test asan clean
 
