@@ -239,7 +239,10 @@ static void forward_batch(ql_session *s, const int32_t *ids, int64_t n_tok, floa
         rows_job rj = {s, NULL, NULL, NULL, l};
         ql_pool_for(s->pool, n_tok, 1, 4, rope_task, &rj);
         attn_job aj = {s, l, n_tok};
-        ql_pool_for(s->pool, n_tok * hp->n_head, 1, 4, attention_task, &aj);
+        /* each (token, head) item costs about 4 * n_keys * head_dim flops */
+        int64_t item_cost = 4 * (int64_t)(s->pos + n_tok) * hp->head_dim;
+        ql_pool_for(s->pool, n_tok * hp->n_head, 1, PARALLEL_MIN_MACS / item_cost + 1,
+                    attention_task, &aj);
         ql_matmul(s, &L->wo, s->att, n_tok, s->xb, d);
         for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
 
