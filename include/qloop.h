@@ -93,6 +93,9 @@ typedef struct ql_model_info {
     uint64_t weight_bytes;    /* bytes of tensor data */
     int32_t bos_id;           /* -1 when the vocabulary has none */
     int32_t eos_id;           /* -1 when the vocabulary has none */
+    uint64_t decode_bytes;    /* weight bytes one generated token reads: every matrix once,
+                                 one embedding row, the routed experts' share for MoE */
+    const char *weight_type;  /* type of the attention/FFN matrices ("f32", "q4_0", ...) */
 } ql_model_info;
 
 void ql_model_get_info(const ql_model *model, ql_model_info *info);
@@ -248,11 +251,88 @@ bool ql_file_tensor(const ql_file *file, uint64_t i, ql_tensor_desc *desc);
 /* Machine                                                                              */
 /* ------------------------------------------------------------------------------------ */
 
+/* Measures this machine's memory read bandwidth in GB/s (1e9 bytes/s): `n_threads` threads
+ * (0 = physical cores) stream a buffer of `bytes` (0 = 1 GiB) several times with
+ * independent accumulators; the best pass counts. Returns a negative value when the
+ * buffer cannot be allocated. */
+double ql_read_bandwidth_gbps(size_t bytes, int32_t n_threads);
+
 /* Physical cores of this machine (at least 1). */
 int32_t ql_physical_cores(void);
 
 /* The instruction-set level whose kernels are in use ("scalar", "avx2", ...). */
 const char *ql_isa_name(void);
+
+/* ------------------------------------------------------------------------------------ */
+/* Quantization and checksums                                                           */
+/* ------------------------------------------------------------------------------------ */
+
+/* Reported after each tensor is written. Strings are valid during the callback only. */
+typedef struct ql_quantize_progress {
+    uint64_t index, count;   /* this tensor (0-based) of count */
+    const char *name;
+    const char *type_name;   /* stored type: "q4_k", ... */
+    const char *src_type_name;
+    uint32_t n_dims;
+    int64_t ne[4];
+    uint64_t bytes_in, bytes_out; /* this tensor's data, input and output */
+    uint64_t done_in, total_in;   /* input bytes of the tensors done so far, of all */
+    double rmse;             /* RMS difference of the stored values from the input's */
+    double seconds;          /* since ql_quantize started */
+} ql_quantize_progress;
+
+typedef void (*ql_quantize_progress_fn)(const ql_quantize_progress *p, void *user);
+
+typedef struct ql_quantize_params {
+    uint32_t struct_size;
+    const char *type;        /* recipe: "q8_0", "q4_0", "q4_1", "q4_k_s", "q4_k_m",
+                                "q5_k_m", "q6_k", "f16", "bf16", "f32"; default "q8_0" */
+    const char *imatrix;     /* imatrix.dat path weighting the error search, or NULL */
+    int32_t n_threads;       /* 0 = physical cores */
+    bool search;             /* error-minimising scales (default); false: round-to-nearest */
+    ql_quantize_progress_fn progress; /* may be NULL */
+    void *progress_user;
+} ql_quantize_params;
+
+ql_quantize_params ql_quantize_params_default(void);
+
+/* The recipe names accepted by ql_quantize_params.type, '|'-separated. */
+const char *ql_quantize_type_names(void);
+
+/*
+ * Writes a quantized copy of the GGUF model `in` to `out`: all metadata is copied,
+ * general.file_type set, qloop.quantize.* keys record how, and qloop.checksum.<tensor>
+ * holds the XXH3-64 of each tensor's data. The file is written to "<out>.tmp", fsynced and
+ * renamed, so `out` never holds a partial file. `in` is never modified.
+ * Errors: QL_ERR_ARG (unknown type, `out` is `in` (same path or same file)),
+ * QL_ERR_UNSUPPORTED (input kind or tensor type not handled), errors of ql_file_open for
+ * `in` and of the imatrix, QL_ERR_IO (writing), QL_ERR_NOMEM.
+ */
+ql_status ql_quantize(const char *in, const char *out, const ql_quantize_params *params,
+                      ql_error *err);
+
+typedef enum ql_verify_state {
+    QL_VERIFY_OK = 0,
+    QL_VERIFY_MISMATCH = 1, /* the data's XXH3-64 differs from the stored checksum */
+    QL_VERIFY_MISSING = 2,  /* the tensor has no qloop.checksum.* key */
+} ql_verify_state;
+
+typedef struct ql_verify_result {
+    uint64_t n_tensors, n_ok, n_mismatch, n_missing;
+} ql_verify_result;
+
+/* Called once per tensor, in file order; `name` is valid during the call. */
+typedef void (*ql_verify_fn)(const char *name, ql_verify_state state, uint64_t stored,
+                             uint64_t actual, void *user);
+
+/*
+ * Recomputes the XXH3-64 checksum of every tensor of a GGUF file and compares it with its
+ * qloop.checksum.<name> key. QL_OK when the file could be checked (mismatches are counted
+ * in *result, which may be NULL); QL_ERR_NOT_FOUND when the file has no checksum keys at
+ * all; errors of ql_file_open.
+ */
+ql_status ql_verify(const char *path, ql_verify_fn fn, void *user, ql_verify_result *result,
+                    ql_error *err);
 
 #ifdef __cplusplus
 }

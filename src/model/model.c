@@ -165,11 +165,28 @@ ql_status ql_model_bind_weights(ql_model *m, ql_error *err) {
         (st = bind_vector(m, "output_norm.weight", hp->n_embd, false, &m->output_norm, err)) ||
         (st = bind_matrix(m, "output.weight", -1, hp->n_embd, hp->n_vocab, true, &m->output, err)))
         return st;
-    if (!m->output.data) m->output = m->tok_embd; /* tied embeddings */
+    uint64_t embd_bytes = m->tok_embd.row_bytes * (uint64_t)m->tok_embd.rows;
+    bool tied = !m->output.data;
+    if (tied) m->output = m->tok_embd;
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", m->path);
-    for (int32_t l = 0; l < hp->n_layer; l++)
+    uint64_t expert_bytes = 0;
+    for (int32_t l = 0; l < hp->n_layer; l++) {
         if ((st = bind_layer(m, l, err))) return st;
+        for (int32_t e = 0; e < hp->n_expert; e++) {
+            const ql_layer *L = &m->layers[l];
+            expert_bytes += L->exp_gate[e].row_bytes * (uint64_t)L->exp_gate[e].rows +
+                            L->exp_up[e].row_bytes * (uint64_t)L->exp_up[e].rows +
+                            L->exp_down[e].row_bytes * (uint64_t)L->exp_down[e].rows;
+        }
+    }
+    /* one token reads one embedding row, the output matrix, every layer matrix and k of
+     * the n_expert experts */
+    m->decode_bytes = m->weight_bytes - embd_bytes + m->tok_embd.row_bytes +
+                      (tied ? embd_bytes : 0);
+    if (hp->n_expert > 0)
+        m->decode_bytes -= expert_bytes / (uint64_t)hp->n_expert *
+                           (uint64_t)(hp->n_expert - hp->n_expert_used);
     return QL_OK;
 }
 
@@ -283,6 +300,9 @@ void ql_model_get_info(const ql_model *m, ql_model_info *info) {
     info->weight_bytes = m->weight_bytes;
     info->bos_id = m->tok ? ql_tokenizer_bos(m->tok) : -1;
     info->eos_id = m->tok ? ql_tokenizer_eos(m->tok) : -1;
+    info->decode_bytes = m->decode_bytes;
+    const ql_type_traits *tt = m->layers ? ql_type_get(m->layers[0].wq.type) : NULL;
+    info->weight_type = tt ? tt->name : "";
 }
 
 /* ---- public tokenizer API: thin wrappers over src/text ---------------------------- */

@@ -126,6 +126,7 @@ struct ql_model {
     ql_weight output;    /* [n_embd, n_vocab]; the embedding when tied */
     ql_layer *layers;    /* [n_layer] */
     uint64_t n_params, weight_bytes;
+    uint64_t decode_bytes; /* see ql_model_info */
 };
 
 /* Binds every weight of m->hp's architecture from m->src (checking types and shapes) and

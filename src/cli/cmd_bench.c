@@ -1,0 +1,172 @@
+/*
+ * src/cli/cmd_bench.c: `qloop bench`: prompt (pp) and generation (tg) tokens/s, with the
+ * memory-bandwidth roofline measured in the same run.
+ *
+ * pp: one batched evaluation of P tokens from an empty context.
+ * tg: N single-token evaluations from an empty context (as llama-bench's tg).
+ * Tokens are seeded pseudo-random ids. Each is repeated R times; median, min and max are
+ * reported. The roofline for tg is bandwidth / decode_bytes (the weight bytes one token
+ * reads), and tg is given as a percentage of it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "args.h"
+#include "cli.h"
+#include "qloop.h"
+
+static const char k_usage[] =
+    "usage: qloop bench -m MODEL [-p 512] [-n 128] [-t N] [-r 3] [--json]\n"
+    "\n"
+    "Measures prompt processing (pp: P tokens in one batch) and generation (tg: N tokens\n"
+    "one at a time) from an empty context, R times each, and the memory read bandwidth\n"
+    "(the decode roofline) in the same run.\n"
+    "\n"
+    "  -m, --model FILE   model (GGUF file or Hugging Face folder)\n"
+    "  -p N               prompt tokens (default 512; 0 skips pp)\n"
+    "  -n N               generated tokens (default 128; 0 skips tg)\n"
+    "  -t, --threads N    threads (default: physical cores)\n"
+    "  -r N               repetitions (default 3)\n"
+    "      --json         one JSON object on stdout instead of the table\n"
+    "  -h, --help         this help\n";
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct stats {
+    double median, min, max;
+} stats;
+
+static stats summarize(double *v, int n) {
+    stats s = {0, 0, 0};
+    if (n <= 0) return s;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    s.min = v[0];
+    s.max = v[n - 1];
+    s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return s;
+}
+
+int ql_cmd_bench(int argc, char **argv) {
+    const char *model = NULL;
+    long long p = 512, n = 128, threads = 0, reps = 3;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(k_usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (!(model = ql_arg_value(argc, argv, &i, "bench"))) return 2;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-t") ||
+                   !strcmp(a, "--threads") || !strcmp(a, "-r")) {
+            if (!(v = ql_arg_value(argc, argv, &i, "bench"))) return 2;
+            long long *dst = a[1] == 'p' ? &p : a[1] == 'n' ? &n : a[1] == 'r' ? &reps : &threads;
+            long long lo = a[1] == 'r' || a[1] == 't' || a[2] == 't' ? 1 : 0;
+            if (!ql_arg_int(v, lo, 1 << 20, dst)) {
+                fprintf(stderr, "qloop bench: invalid value '%s' for %s\n", v, a);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "qloop bench: unknown option '%s'\n%s", a, k_usage);
+            return 2;
+        }
+    }
+    if (!model) {
+        fprintf(stderr, "qloop bench: need -m MODEL\n%s", k_usage);
+        return 2;
+    }
+    ql_error e = {0};
+    ql_model *m = NULL;
+    ql_session *s = NULL;
+    int32_t *ids = NULL;
+    double *pp = NULL, *tg = NULL;
+    int rc = 1;
+    ql_model_params mp = ql_model_params_default();
+    if (ql_model_load(model, &mp, &m, &e)) goto fail;
+    ql_model_info info;
+    ql_model_get_info(m, &info);
+    ql_session_params sp = ql_session_params_default();
+    sp.n_threads = (int32_t)threads;
+    sp.n_ctx = (int32_t)(p > n ? p : n) + 1;
+    sp.n_batch = (int32_t)(p > 0 ? p : 1);
+    if (ql_session_new(m, &sp, &s, &e)) goto fail;
+    size_t n_ids = (size_t)(p > n ? p : n) + 1;
+    ids = malloc(n_ids * sizeof *ids);
+    pp = calloc((size_t)reps, sizeof *pp);
+    tg = calloc((size_t)reps, sizeof *tg);
+    if (!ids || !pp || !tg) goto done;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < n_ids; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        ids[i] = (int32_t)(x % (uint64_t)info.n_vocab);
+    }
+    /* warm-up: page in the weights */
+    if (ql_session_eval(s, ids, 1, NULL, false, &e)) goto fail;
+    for (long long r = 0; r < reps; r++) {
+        if (p > 0) {
+            ql_session_reset(s);
+            double t0 = now_s();
+            if (ql_session_eval(s, ids, (size_t)p, NULL, false, &e)) goto fail;
+            pp[r] = (double)p / (now_s() - t0);
+        }
+        if (n > 0) {
+            ql_session_reset(s);
+            double t0 = now_s();
+            for (long long i = 0; i < n; i++)
+                if (ql_session_eval(s, &ids[i], 1, NULL, false, &e)) goto fail;
+            tg[r] = (double)n / (now_s() - t0);
+        }
+    }
+    int nt = ql_session_n_threads(s);
+    double bw = ql_read_bandwidth_gbps(0, nt);
+    stats spp = summarize(pp, (int)reps), stg = summarize(tg, (int)reps);
+    double roofline = bw > 0 && info.decode_bytes ? bw * 1e9 / (double)info.decode_bytes : 0;
+    double pct = roofline > 0 ? 100.0 * stg.median / roofline : 0;
+    if (json) {
+        printf("{\"model\": \"%s\", \"weight_type\": \"%s\", \"isa\": \"%s\", \"threads\": %d, "
+               "\"pp_tokens\": %lld, \"tg_tokens\": %lld, \"repetitions\": %lld, "
+               "\"pp_tps\": %.3f, \"pp_min\": %.3f, \"pp_max\": %.3f, "
+               "\"tg_tps\": %.3f, \"tg_min\": %.3f, \"tg_max\": %.3f, "
+               "\"bandwidth_gbps\": %.3f, \"bytes_per_token\": %llu, \"tg_roofline_tps\": %.3f, "
+               "\"tg_roofline_pct\": %.2f}\n",
+               model, info.weight_type, ql_isa_name(), nt, p, n, reps, spp.median, spp.min,
+               spp.max, stg.median, stg.min, stg.max, bw, (unsigned long long)info.decode_bytes,
+               roofline, pct);
+    } else {
+        printf("model %s (%s), isa %s, %d threads, %lld repetitions\n", model, info.weight_type,
+               ql_isa_name(), nt, reps);
+        if (p > 0)
+            printf("  pp%-5lld %10.2f tokens/s  (min %.2f, max %.2f)\n", p, spp.median, spp.min,
+                   spp.max);
+        if (n > 0)
+            printf("  tg%-5lld %10.2f tokens/s  (min %.2f, max %.2f)\n", n, stg.median, stg.min,
+                   stg.max);
+        printf("  read bandwidth %.2f GB/s, %.1f MB per token -> roofline %.2f tokens/s; "
+               "tg at %.1f%% of it\n",
+               bw, (double)info.decode_bytes / 1e6, roofline, pct);
+    }
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "qloop bench: %s\n", e.message);
+done:
+    free(ids);
+    free(pp);
+    free(tg);
+    ql_session_free(s);
+    ql_model_free(m);
+    return rc;
+}

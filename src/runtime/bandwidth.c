@@ -1,0 +1,64 @@
+/*
+ * src/runtime/bandwidth.c: a memory read-bandwidth probe, the decode roofline's input.
+ *
+ * Each thread sums its share of the buffer as 64-bit integers into 8 independent
+ * accumulators: integer adds are associative, so the compiler vectorises the loop freely
+ * and the loop is bound by loads, not by add latency (a naive float sum measures add
+ * latency instead; see shared/BASELINE.md).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pool.h"
+#include "qloop.h"
+
+typedef struct probe {
+    const uint64_t *buf;
+    uint64_t *sums; /* one per thread, 64 bytes apart */
+} probe;
+
+static void sum_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    probe *p = ctx;
+    uint64_t a[8] = {0};
+    for (int64_t i = begin; i < end; i += 8)
+        for (int j = 0; j < 8; j++) a[j] += p->buf[i + j];
+    p->sums[thread * 8] = a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double ql_read_bandwidth_gbps(size_t bytes, int32_t n_threads) {
+    if (bytes == 0) bytes = (size_t)1 << 30;
+    if (n_threads <= 0) n_threads = ql_physical_cores();
+    size_t n = bytes / sizeof(uint64_t) / 64 * 64; /* whole 8-word groups per thread */
+    if (n == 0) return -1.0;
+    uint64_t *buf = aligned_alloc(64, n * sizeof(uint64_t));
+    uint64_t *sums = calloc((size_t)n_threads * 8, sizeof(uint64_t));
+    ql_pool *pool = NULL;
+    if (!buf || !sums || ql_pool_new(n_threads, &pool, NULL) != QL_OK) {
+        free(buf);
+        free(sums);
+        return -1.0;
+    }
+    for (size_t i = 0; i < n; i++) buf[i] = i * 0x9e3779b97f4a7c15ull; /* touch every page */
+    probe p = {buf, sums};
+    double best = 0.0;
+    for (int pass = 0; pass < 5; pass++) {
+        double t0 = now_s();
+        ql_pool_for(pool, (int64_t)n, 8, 0, sum_task, &p);
+        double dt = now_s() - t0;
+        double gbps = (double)(n * sizeof(uint64_t)) / dt * 1e-9;
+        if (gbps > best) best = gbps;
+    }
+    volatile uint64_t sink = sums[0]; /* keep the sums alive */
+    (void)sink;
+    ql_pool_free(pool);
+    free(buf);
+    free(sums);
+    return best;
+}
