@@ -7,6 +7,8 @@ int ql_cmd_run(int argc, char **argv);
 int ql_cmd_info(int argc, char **argv);
 int ql_cmd_tokenize(int argc, char **argv);
 int ql_cmd_logits(int argc, char **argv);
+int ql_cmd_quantize(int argc, char **argv);
+int ql_cmd_verify(int argc, char **argv);
 int ql_cmd_bench(int argc, char **argv);
 
 #endif

@@ -16,6 +16,8 @@ static const command k_commands[] = {
     {"info", ql_cmd_info, "print a GGUF file's metadata and tensor table"},
     {"tokenize", ql_cmd_tokenize, "print the token ids of a text"},
     {"logits", ql_cmd_logits, "write the float32 logits of every position of a token list"},
+    {"quantize", ql_cmd_quantize, "write a quantized copy of a GGUF model (q8_0, q4_k_m, ...)"},
+    {"verify", ql_cmd_verify, "check a GGUF file's per-tensor checksums"},
     {"bench", ql_cmd_bench, "prompt and generation tokens/s with the memory-bandwidth roofline"},
 };
 

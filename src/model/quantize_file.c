@@ -1,0 +1,298 @@
+/*
+ * src/model/quantize_file.c: ql_quantize(), the file quantizer behind `qloop quantize`
+ * (contract: include/qloop.h).
+ *
+ * One pass over the input's tensors in file order: each tensor is converted to float rows
+ * a chunk at a time, quantized by the recipe's type (rows split over the thread pool),
+ * streamed to the GGUF writer and hashed. The checksum keys are written as placeholders
+ * with the header and patched in place once every tensor's hash is known, so the whole
+ * output never needs to be held in memory.
+ *
+ * Input kinds: `source` is the one place that knows the input is a GGUF file (metadata,
+ * tensor table, raw data). A Hugging Face folder reader plugs in as a second kind that
+ * fills the same struct (see open_source).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "model/gguf.h"
+#include "model/gguf_write.h"
+#include "qloop.h"
+#include "quant/imatrix.h"
+#include "quant/quantize.h"
+#include "quant/recipe.h"
+#include "quant/types.h"
+#include "runtime/error.h"
+#include "runtime/pool.h"
+
+#define CHUNK_FLOATS ((int64_t)1 << 22) /* 16 MiB of float rows per step */
+#define CHECKSUM_PREFIX "qloop.checksum."
+#define QUANTIZE_PREFIX "qloop.quantize."
+
+ql_quantize_params ql_quantize_params_default(void) {
+    ql_quantize_params p;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    p.type = "q8_0";
+    p.search = true;
+    return p;
+}
+
+const char *ql_quantize_type_names(void) { return ql_recipe_names(); }
+
+/* ---- input ----------------------------------------------------------------------------- */
+
+typedef struct source {
+    ql_gguf *g; /* GGUF input; an HF input would carry its own reader here */
+} source;
+
+static ql_status open_source(const char *path, source *s, ql_error *err) {
+    struct stat st;
+    memset(s, 0, sizeof *s);
+    if (stat(path, &st) != 0)
+        return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return ql_fail(err, QL_ERR_UNSUPPORTED,
+                       "%s: Hugging Face folders are not supported by quantize yet; give a "
+                       "GGUF file", path);
+    return ql_gguf_open(path, &s->g, err);
+}
+
+/* True when `a` and `b` name the same file (same path, or same device and inode). */
+static bool same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0) return true;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* ---- row quantization on the pool ------------------------------------------------------ */
+
+typedef struct rows_job {
+    uint32_t type;
+    const float *x;
+    uint8_t *dst;
+    uint64_t row_bytes;
+    int64_t k;
+    const float *imatrix;
+    bool search;
+} rows_job;
+
+static void rows_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    (void)thread;
+    const rows_job *j = ctx;
+    ql_quantize_rows(j->type, j->x + begin * j->k, j->dst + (uint64_t)begin * j->row_bytes,
+                     end - begin, j->k, j->imatrix, j->search);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- the pass ------------------------------------------------------------------------ */
+
+typedef struct qrun {
+    const ql_quantize_params *p;
+    const ql_recipe *recipe;
+    source src;
+    ql_imatrix *imat;
+    ql_gguf_writer *w;
+    ql_pool *pool;
+    uint32_t *types;   /* output type per tensor */
+    float *fbuf;       /* input rows as float */
+    float *dbuf;       /* output rows decoded, for the RMSE */
+    uint8_t *qbuf;     /* output rows */
+    double t0;
+    long slow_ms;      /* test hook: sleep after each tensor */
+} qrun;
+
+static bool key_has_prefix(ql_str k, const char *prefix) {
+    size_t n = strlen(prefix);
+    return k.len >= n && memcmp(k.ptr, prefix, n) == 0;
+}
+
+static ql_status build_header(qrun *q, const char *in, ql_error *err) {
+    const ql_gguf *g = q->src.g;
+    ql_status st = QL_OK;
+    for (uint64_t i = 0; !st && i < ql_gguf_n_kv(g); i++) {
+        const ql_gguf_kv *kv = ql_gguf_kv_at(g, i);
+        if (key_has_prefix(kv->key, CHECKSUM_PREFIX) || key_has_prefix(kv->key, QUANTIZE_PREFIX) ||
+            ql_str_eq(kv->key, "general.file_type"))
+            continue;
+        st = ql_gguf_set_value(q->w, kv->key, &kv->value, err);
+    }
+    const char *base = strrchr(in, '/');
+    if (!st) st = ql_gguf_set_u32(q->w, "general.file_type", q->recipe->file_type, err);
+    if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "version", ql_version(), err);
+    if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "type", q->recipe->name, err);
+    if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "method",
+                                  q->p->search ? "search" : "rtn", err);
+    if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "source", base ? base + 1 : in, err);
+    if (!st && q->p->imatrix) {
+        const char *ib = strrchr(q->p->imatrix, '/');
+        st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "imatrix", ib ? ib + 1 : q->p->imatrix, err);
+        if (!st) st = ql_gguf_set_u32(q->w, QUANTIZE_PREFIX "imatrix_entries",
+                                      (uint32_t)ql_imatrix_count(q->imat), err);
+    }
+
+    /* tensors: types from the recipe; a checksum placeholder each */
+    ql_recipe_model rm = {0, ql_gguf_find_tensor(g, "output.weight") != NULL};
+    ql_str arch;
+    if (ql_gguf_get_str(g, "general.architecture", &arch, NULL) == QL_OK && arch.len < 64) {
+        char key[96];
+        uint32_t nl = 0;
+        snprintf(key, sizeof key, "%.*s.block_count", (int)arch.len, arch.ptr);
+        if (ql_gguf_get_u32(g, key, &nl, NULL) == QL_OK) rm.n_layer = (int)nl;
+    }
+    uint64_t n = ql_gguf_n_tensors(g);
+    q->types = calloc(n ? n : 1, sizeof *q->types);
+    if (!q->types) return ql_fail(err, QL_ERR_NOMEM, "quantize: out of memory");
+    for (uint64_t i = 0; !st && i < n; i++) {
+        const ql_gguf_tensor *t = ql_gguf_tensor_at(g, i);
+        char name[512], key[600];
+        if (t->name.len >= sizeof name)
+            return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: tensor name too long", in);
+        memcpy(name, t->name.ptr, t->name.len);
+        name[t->name.len] = '\0';
+        uint32_t type = t->type;
+        if (ql_quant_can_read(t->type) && (t->type == QL_TYPE_F32 || t->type == QL_TYPE_F16 ||
+                                           t->type == QL_TYPE_BF16 || t->n_dims >= 2))
+            type = ql_recipe_tensor_type(q->recipe, &rm, name, t->n_dims, t->ne);
+        q->types[i] = type; /* unreadable types (I32, other quants) are copied unchanged */
+        st = ql_gguf_add_tensor(q->w, name, type, t->n_dims, t->ne, err);
+        snprintf(key, sizeof key, CHECKSUM_PREFIX "%s", name);
+        if (!st) st = ql_gguf_set_u64(q->w, key, 0, err);
+    }
+    return st;
+}
+
+/* Quantizes, writes and hashes tensor i; fills the progress fields it knows. */
+static ql_status do_tensor(qrun *q, uint64_t i, ql_quantize_progress *pr, ql_error *err) {
+    const ql_gguf_tensor *t = ql_gguf_tensor_at(q->src.g, i);
+    uint32_t type = q->types[i];
+    char name[512], key[600];
+    memcpy(name, t->name.ptr, t->name.len);
+    name[t->name.len] = '\0';
+    XXH3_state_t *h = XXH3_createState();
+    if (!h) return ql_fail(err, QL_ERR_NOMEM, "quantize: out of memory");
+    XXH3_64bits_reset(h);
+    ql_status st = QL_OK;
+    double se = 0.0;
+    uint64_t out_bytes = ql_gguf_writer_tensor_bytes(q->w, i);
+    if (type == t->type) {
+        st = ql_gguf_write_data(q->w, t->data, (size_t)t->nbytes, err);
+        XXH3_64bits_update(h, t->data, (size_t)t->nbytes);
+    } else {
+        int64_t k = t->ne[0], rows = (int64_t)(t->n_elements / (uint64_t)k);
+        int64_t chunk = CHUNK_FLOATS / k > 0 ? CHUNK_FLOATS / k : 1;
+        uint64_t in_rb, out_rb;
+        ql_type_row_bytes(t->type, (uint64_t)k, &in_rb);
+        ql_type_row_bytes(type, (uint64_t)k, &out_rb);
+        const float *imat = q->imat ? ql_imatrix_get(q->imat, name, k) : NULL;
+        size_t nf = (size_t)(chunk * k);
+        float *fb = realloc(q->fbuf, nf * sizeof(float));
+        if (fb) q->fbuf = fb;
+        float *db = fb ? realloc(q->dbuf, nf * sizeof(float)) : NULL;
+        if (db) q->dbuf = db;
+        uint8_t *qb = db ? realloc(q->qbuf, (size_t)(chunk * (int64_t)out_rb)) : NULL;
+        if (qb) q->qbuf = qb;
+        if (!qb) st = ql_fail(err, QL_ERR_NOMEM, "quantize: out of memory for '%s'", name);
+        for (int64_t r = 0; !st && r < rows; r += chunk) {
+            int64_t nr = rows - r < chunk ? rows - r : chunk;
+            const uint8_t *src = (const uint8_t *)t->data + (uint64_t)r * in_rb;
+            const float *x = q->fbuf;
+            if (t->type == QL_TYPE_F32) x = (const float *)src; /* aligned by the format */
+            else ql_dequantize_rows(t->type, src, q->fbuf, nr, k);
+            rows_job job = {type, x, q->qbuf, out_rb, k, imat, q->p->search};
+            ql_pool_for(q->pool, nr, 1, 1, rows_task, &job);
+            ql_dequantize_rows(type, q->qbuf, q->dbuf, nr, k);
+            for (int64_t e = 0; e < nr * k; e++) {
+                double d = (double)x[e] - (double)q->dbuf[e];
+                se += d * d;
+            }
+            size_t nb = (size_t)((uint64_t)nr * out_rb);
+            st = ql_gguf_write_data(q->w, q->qbuf, nb, err);
+            XXH3_64bits_update(h, q->qbuf, nb);
+        }
+    }
+    uint64_t sum = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    snprintf(key, sizeof key, CHECKSUM_PREFIX "%s", name);
+    if (!st) st = ql_gguf_writer_patch_u64(q->w, key, sum, err);
+    const ql_type_traits *ti = ql_type_get(t->type), *to = ql_type_get(type);
+    pr->index = i;
+    pr->name = name;
+    pr->type_name = to ? to->name : "?";
+    pr->src_type_name = ti ? ti->name : "?";
+    pr->n_dims = t->n_dims;
+    memcpy(pr->ne, t->ne, sizeof pr->ne);
+    pr->bytes_in = t->nbytes;
+    pr->bytes_out = out_bytes;
+    pr->done_in += t->nbytes;
+    pr->rmse = t->n_elements ? sqrt(se / (double)t->n_elements) : 0.0;
+    pr->seconds = now_s() - q->t0;
+    if (!st && q->p->progress) q->p->progress(pr, q->p->progress_user);
+    if (!st && q->slow_ms > 0) usleep((useconds_t)(q->slow_ms * 1000));
+    return st;
+}
+
+static ql_status run_pass(qrun *q, const char *in, const char *out, ql_error *err) {
+    ql_status st = open_source(in, &q->src, err);
+    if (st) return st;
+    if (q->p->imatrix && (st = ql_imatrix_load(q->p->imatrix, &q->imat, err))) return st;
+    int nt = q->p->n_threads > 0 ? q->p->n_threads : ql_physical_cores();
+    if ((st = ql_pool_new(nt, &q->pool, err))) return st;
+    if ((st = ql_gguf_writer_new(&q->w, err))) return st;
+    if ((st = build_header(q, in, err))) return st;
+    if ((st = ql_gguf_writer_begin(q->w, out, err))) return st;
+    ql_quantize_progress pr;
+    memset(&pr, 0, sizeof pr);
+    pr.count = ql_gguf_n_tensors(q->src.g);
+    for (uint64_t i = 0; i < pr.count; i++) pr.total_in += ql_gguf_tensor_at(q->src.g, i)->nbytes;
+    for (uint64_t i = 0; !st && i < pr.count; i++) st = do_tensor(q, i, &pr, err);
+    if (!st) st = ql_gguf_writer_finish(q->w, err);
+    return st;
+}
+
+ql_status ql_quantize(const char *in, const char *out, const ql_quantize_params *params,
+                      ql_error *err) {
+    ql_quantize_params def = ql_quantize_params_default();
+    const ql_quantize_params *p = params ? params : &def;
+    if (!in || !out) return ql_fail(err, QL_ERR_ARG, "quantize: input and output are required");
+    if (p->struct_size != sizeof *p)
+        return ql_fail(err, QL_ERR_ARG, "quantize: params struct_size %u, expected %zu",
+                       p->struct_size, sizeof *p);
+    const ql_recipe *r = ql_recipe_find(p->type ? p->type : "");
+    if (!r)
+        return ql_fail(err, QL_ERR_ARG, "quantize: unknown type '%s' (one of %s)",
+                       p->type ? p->type : "", ql_recipe_names());
+    if (same_file(in, out))
+        return ql_fail(err, QL_ERR_ARG, "quantize: output %s is the input file; refusing to "
+                       "overwrite it", out);
+    qrun q;
+    memset(&q, 0, sizeof q);
+    q.p = p;
+    q.recipe = r;
+    q.t0 = now_s();
+    const char *slow = getenv("QLOOP_TEST_SLOW_QUANTIZE");
+    q.slow_ms = slow ? atol(slow) : 0;
+    ql_status st = run_pass(&q, in, out, err);
+    ql_gguf_writer_free(q.w); /* removes <out>.tmp unless finished */
+    ql_pool_free(q.pool);
+    ql_imatrix_free(q.imat);
+    ql_gguf_close(q.src.g);
+    free(q.types);
+    free(q.fbuf);
+    free(q.dbuf);
+    free(q.qbuf);
+    return st;
+}
