@@ -180,6 +180,15 @@ int32_t ql_session_n_threads(const ql_session *session);
 /* Forgets every token: the next eval starts at position 0. */
 void ql_session_reset(ql_session *session);
 
+/* Called before every matrix multiplication of an eval with its input activations: `x`
+ * holds n_tok rows of k floats (for an expert, only the tokens routed to it). `name` is
+ * the weight's GGUF tensor name ("blk.0.attn_q.weight"), `expert` its expert index or -1.
+ * Used by `qloop imatrix` to collect activation statistics. fn = NULL removes it. The
+ * callback runs on the evaluating thread, between the pool's parallel steps. */
+typedef void (*ql_activation_fn)(void *user, const char *name, int32_t expert, const float *x,
+                                 int64_t n_tok, int64_t k);
+void ql_session_set_activation_observer(ql_session *session, ql_activation_fn fn, void *user);
+
 /* ------------------------------------------------------------------------------------ */
 /* Sampling                                                                             */
 /* ------------------------------------------------------------------------------------ */

@@ -69,6 +69,7 @@ static void quantize_task(void *ctx, int64_t t0, int64_t t1, int thread) {
  * converted to the format the weight type's kernel reads (e.g. Q8_0 blocks). */
 void ql_matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok, float *y,
                    int64_t ldy) {
+    if (s->observer) s->observer(s->observer_user, w->name, w->expert, x, n_tok, w->k);
     uint32_t act = s->kern->act_type[w->type];
     matmul_job j = {s->kern, w, x, (size_t)w->k * sizeof(float), n_tok, y, ldy};
     if (act != QL_TYPE_F32) {

@@ -118,6 +118,11 @@ int32_t ql_session_pos(const ql_session *s) { return s->pos; }
 int32_t ql_session_n_ctx(const ql_session *s) { return s->n_ctx; }
 int32_t ql_session_n_threads(const ql_session *s) { return ql_pool_n_threads(s->pool); }
 
+void ql_session_set_activation_observer(ql_session *s, ql_activation_fn fn, void *user) {
+    s->observer = fn;
+    s->observer_user = user;
+}
+
 void ql_session_reset(ql_session *s) {
     s->pos = 0;
     rope_reset(s);

@@ -11,6 +11,8 @@ struct ql_session {
     const ql_kernel_table *kern;
     ql_pool *pool;
     int32_t n_ctx, n_batch, pos;
+    ql_activation_fn observer; /* see ql_session_set_activation_observer */
+    void *observer_user;
     int64_t q_dim, kv_dim;
 
     /* KV cache, float32: [n_layer][n_ctx][kv_dim]; position p of layer l at

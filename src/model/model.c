@@ -58,6 +58,8 @@ static ql_status bind_matrix(ql_model *m, const char *name, int expert, int64_t 
                        m->path, name, (unsigned long long)t.nbytes,
                        (unsigned long long)(row * (uint64_t)rows));
     w->data = t.data;
+    snprintf(w->name, sizeof w->name, "%s", name);
+    w->expert = expert;
     w->type = t.type;
     w->k = k;
     w->rows = rows;

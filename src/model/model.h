@@ -69,7 +69,8 @@ typedef struct ql_weight {
     uint32_t type;
     int64_t k, rows;
     size_t row_bytes;
-    const char *name; /* for messages; points into the model */
+    char name[64];    /* GGUF tensor name, for messages and activation observers */
+    int32_t expert;   /* expert index of a merged expert tensor, else -1 */
 } ql_weight;
 
 typedef struct ql_layer {
