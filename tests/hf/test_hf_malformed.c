@@ -1,0 +1,385 @@
+/*
+ * tests/hf/test_hf_malformed.c: hostile and inconsistent Hugging Face folders, made here in
+ * temporary folders, each loaded through ql_model_load: the status and a message naming
+ * the file, tensor, key or dtype concerned, never a crash (run it under ASan/UBSan).
+ * Also: a sharded copy of llama_mha (model.safetensors.index.json) loads and computes the
+ * same logits as the single file, and a folder without tokenizer.json loads but cannot
+ * tokenize.
+ */
+#include <limits.h>
+#include <stdarg.h>
+
+#include "hf_common.h"
+
+static char g_fixture[PATH_MAX]; /* shared/fixtures/hf/llama_mha */
+
+/* The fixture's safetensors: header object and data section. */
+static json_t *g_header;
+static char *g_file;
+static const char *g_data;
+static size_t g_data_len;
+
+static void write_file(const char *dir, const char *name, const void *p, size_t n) {
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(p, 1, n, f) == n);
+    if (f) fclose(f);
+}
+
+/* A safetensors file: u64 header length, the header text, then `data`. */
+static void write_st(const char *dir, const char *name, const char *header, uint64_t header_len,
+                     const void *data, size_t n) {
+    size_t hl = strlen(header);
+    char *buf = malloc(8 + hl + n + 1);
+    for (int i = 0; i < 8; i++) buf[i] = (char)(header_len >> (8 * i));
+    memcpy(buf + 8, header, hl);
+    if (n) memcpy(buf + 8 + hl, data, n);
+    write_file(dir, name, buf, 8 + hl + n);
+    free(buf);
+}
+
+/* The fixture's tensors selected by keep(name) (NULL: all), repacked, plus `extra`
+ * (a name -> F32 vector of n_extra zeros) when not NULL. */
+static void write_subset(const char *dir, const char *name, bool (*keep)(const char *),
+                         const char *extra, size_t n_extra) {
+    json_t *h = json_object();
+    char *data = malloc(g_data_len + n_extra * 4 + 1);
+    size_t off = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(g_header, key, v) {
+        if (!strcmp(key, "__metadata__") || (keep && !keep(key))) continue;
+        const json_t *o = json_object_get(v, "data_offsets");
+        size_t b = (size_t)json_integer_value(json_array_get(o, 0)),
+               e = (size_t)json_integer_value(json_array_get(o, 1));
+        memcpy(data + off, g_data + b, e - b);
+        json_t *t = json_deep_copy(v);
+        json_object_set_new(t, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + e - b)));
+        json_object_set_new(h, key, t);
+        off += e - b;
+    }
+    if (extra) {
+        memset(data + off, 0, n_extra * 4);
+        json_object_set_new(h, extra,
+                            json_pack("{s:s, s:[I], s:[II]}", "dtype", "F32", "shape",
+                                      (json_int_t)n_extra, "data_offsets", (json_int_t)off,
+                                      (json_int_t)(off + n_extra * 4)));
+        off += n_extra * 4;
+    }
+    char *text = json_dumps(h, JSON_COMPACT);
+    write_st(dir, name, text, strlen(text), data, off);
+    free(text);
+    free(data);
+    json_decref(h);
+}
+
+/* A folder with the fixture's config.json (or `config` text) and `st` as model.safetensors
+ * (NULL: a link to the fixture's). */
+static char *make_dir(char *buf, size_t cap, const char *config) {
+    if (!hf_tmpdir(buf, cap)) return NULL;
+    char src[PATH_MAX + 64], dst[PATH_MAX + 64];
+    if (config) {
+        write_file(buf, "config.json", config, strlen(config));
+    } else {
+        snprintf(src, sizeof src, "%s/config.json", g_fixture);
+        snprintf(dst, sizeof dst, "%s/config.json", buf);
+        CHECK(symlink(src, dst) == 0);
+    }
+    return buf;
+}
+
+static void link_weights(const char *dir) {
+    char src[PATH_MAX + 64], dst[PATH_MAX + 64];
+    snprintf(src, sizeof src, "%s/model.safetensors", g_fixture);
+    snprintf(dst, sizeof dst, "%s/model.safetensors", dir);
+    CHECK(symlink(src, dst) == 0);
+}
+
+/* Loads dir and expects `status` with a message containing each of the NULL-ended words. */
+static void expect_error(const char *dir, ql_status status, ...) {
+    ql_model *m = NULL;
+    ql_error e = {0};
+    ql_status st = ql_model_load(dir, NULL, &m, &e);
+    CHECK_MSG(st == status, "status %d (%s), expected %d", st, e.message, status);
+    CHECK(m == NULL);
+    ql_model_free(m);
+    va_list ap;
+    va_start(ap, status);
+    for (const char *w; (w = va_arg(ap, const char *));)
+        CHECK_MSG(strstr(e.message, w), "message '%s' lacks '%s'", e.message, w);
+    va_end(ap);
+    printf("  %s\n", e.message);
+}
+
+/* The fixture's config with one key changed (value NULL: removed). */
+static char *config_with(const char *key, json_t *value) {
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/config.json", g_fixture);
+    json_t *c = json_load_file(path, 0, NULL);
+    if (value) json_object_set_new(c, key, value);
+    else json_object_del(c, key);
+    char *text = json_dumps(c, JSON_INDENT(1));
+    json_decref(c);
+    return text;
+}
+
+static void test_truncated_header(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    write_file(d, "model.safetensors", "\x10\x00\x00", 3);
+    expect_error(d, QL_ERR_CORRUPT, "model.safetensors", "truncated", NULL);
+    hf_rmdir(d);
+}
+
+static void test_header_length_past_eof(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    write_st(d, "model.safetensors", "{}", 1000, NULL, 0);
+    expect_error(d, QL_ERR_CORRUPT, "model.safetensors", "header length 1000", "past the end", NULL);
+    hf_rmdir(d);
+}
+
+static void test_corrupt_header_json(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    write_st(d, "model.safetensors", "{\"a\": [", 7, NULL, 0);
+    expect_error(d, QL_ERR_CORRUPT, "model.safetensors", "header JSON", NULL);
+    hf_rmdir(d);
+}
+
+static void test_data_offsets_past_eof(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    const char *h = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}";
+    write_st(d, "model.safetensors", h, strlen(h), "01234567", 8);
+    expect_error(d, QL_ERR_CORRUPT, "model.safetensors", "'w'", "past the end", NULL);
+    hf_rmdir(d);
+}
+
+static void test_offsets_disagree_with_shape(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    const char *h = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,12]}}";
+    write_st(d, "model.safetensors", h, strlen(h), "0123456789abcdef", 16);
+    expect_error(d, QL_ERR_CORRUPT, "'w'", "12 bytes", "need 16", NULL);
+    hf_rmdir(d);
+}
+
+static void test_overflowing_shape(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    const char *h = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],"
+                    "\"data_offsets\":[0,0]}}";
+    write_st(d, "model.safetensors", h, strlen(h), NULL, 0);
+    expect_error(d, QL_ERR_CORRUPT, "'w'", "overflow", NULL);
+    hf_rmdir(d);
+}
+
+static void test_overlapping_tensors(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    const char *h = "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                    "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}";
+    char data[24] = {0};
+    write_st(d, "model.safetensors", h, strlen(h), data, sizeof data);
+    expect_error(d, QL_ERR_CORRUPT, "'a'", "'b'", "overlap", NULL);
+    hf_rmdir(d);
+}
+
+static void test_unsupported_dtype_named(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    const char *h = "{\"__metadata__\":{\"format\":\"pt\"},"
+                    "\"position_ids\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    write_st(d, "model.safetensors", h, strlen(h), "\0\0\0\0\1\0\0\0", 8);
+    expect_error(d, QL_ERR_UNSUPPORTED, "position_ids", "I32", NULL);
+    hf_rmdir(d);
+}
+
+static bool not_up_proj_1(const char *name) {
+    return strcmp(name, "model.layers.1.mlp.up_proj.weight") != 0;
+}
+
+static void test_missing_tensor_named(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    write_subset(d, "model.safetensors", not_up_proj_1, NULL, 0);
+    expect_error(d, QL_ERR_NOT_FOUND, "model.layers.1.mlp.up_proj.weight", "missing", NULL);
+    hf_rmdir(d);
+}
+
+static void test_tensor_the_forward_pass_lacks(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    write_subset(d, "model.safetensors", NULL, "model.layers.0.self_attn.o_proj.bias", 64);
+    expect_error(d, QL_ERR_UNSUPPORTED, "model.layers.0.self_attn.o_proj.bias", NULL);
+    hf_rmdir(d);
+}
+
+static void test_shape_contradicting_config_named(void) {
+    char d[PATH_MAX];
+    char *cfg = config_with("intermediate_size", json_integer(160));
+    if (make_dir(d, sizeof d, cfg)) {
+        link_weights(d);
+        expect_error(d, QL_ERR_CORRUPT, "model.layers.0.mlp.gate_proj.weight", "[176, 64]",
+                     "config.json", "[160, 64]", NULL);
+        hf_rmdir(d);
+    }
+    free(cfg);
+    cfg = config_with("num_key_value_heads", json_integer(2));
+    if (make_dir(d, sizeof d, cfg)) {
+        link_weights(d);
+        expect_error(d, QL_ERR_CORRUPT, "model.layers.0.self_attn.k_proj.weight", "config.json", NULL);
+        hf_rmdir(d);
+    }
+    free(cfg);
+}
+
+static void test_unknown_model_type_named(void) {
+    char d[PATH_MAX];
+    char *cfg = config_with("model_type", json_string("gpt_neox"));
+    if (make_dir(d, sizeof d, cfg)) {
+        link_weights(d);
+        expect_error(d, QL_ERR_UNSUPPORTED, "config.json", "gpt_neox", NULL);
+        hf_rmdir(d);
+    }
+    free(cfg);
+}
+
+static void test_missing_config_key_named(void) {
+    char d[PATH_MAX];
+    char *cfg = config_with("num_hidden_layers", NULL);
+    if (make_dir(d, sizeof d, cfg)) {
+        link_weights(d);
+        expect_error(d, QL_ERR_CORRUPT, "config.json", "num_hidden_layers", NULL);
+        hf_rmdir(d);
+    }
+    free(cfg);
+    cfg = config_with("rope_parameters", json_pack("{s:s, s:f}", "rope_type", "longrope",
+                                                   "rope_theta", 10000.0));
+    if (make_dir(d, sizeof d, cfg)) {
+        link_weights(d);
+        expect_error(d, QL_ERR_UNSUPPORTED, "config.json", "longrope", NULL);
+        hf_rmdir(d);
+    }
+    free(cfg);
+}
+
+static void test_corrupt_config_json(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, "{\"model_type\": \"llama\", ")) return;
+    link_weights(d);
+    expect_error(d, QL_ERR_CORRUPT, "config.json", "invalid JSON", NULL);
+    hf_rmdir(d);
+}
+
+static void test_no_weights(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    expect_error(d, QL_ERR_NOT_FOUND, "model.safetensors", NULL);
+    hf_rmdir(d);
+}
+
+static bool in_layer_0(const char *name) { return strstr(name, "layers.0.") != NULL; }
+static bool not_in_layer_0(const char *name) { return !in_layer_0(name); }
+
+/* Two shards and an index load as the single file does, to the bit. */
+static void test_sharded_index_loads(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    write_subset(d, "model-00001-of-00002.safetensors", in_layer_0, NULL, 0);
+    write_subset(d, "model-00002-of-00002.safetensors", not_in_layer_0, NULL, 0);
+    json_t *map = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach(g_header, key, v) {
+        if (strcmp(key, "__metadata__"))
+            json_object_set_new(map, key, json_string(in_layer_0(key) ? "model-00001-of-00002.safetensors"
+                                                                       : "model-00002-of-00002.safetensors"));
+    }
+    json_t *index = json_pack("{s:{s:i}, s:o}", "metadata", "total_size", 0, "weight_map", map);
+    char *text = json_dumps(index, JSON_INDENT(1));
+    write_file(d, "model.safetensors.index.json", text, strlen(text));
+    free(text);
+    ql_model *a = NULL, *b = NULL;
+    ql_error e = {0};
+    CHECK_MSG(ql_model_load(d, NULL, &a, &e) == QL_OK, "%s", e.message);
+    CHECK_MSG(ql_model_load(g_fixture, NULL, &b, &e) == QL_OK, "%s", e.message);
+    if (a && b) {
+        const int32_t ids[] = {1, 5, 77, 300, 12, 9};
+        float *la = hf_logits(a, ids, 6, 1, false), *lb = hf_logits(b, ids, 6, 1, false);
+        ql_model_info info;
+        ql_model_get_info(a, &info);
+        CHECK(la && lb && !memcmp(la, lb, 6 * (size_t)info.n_vocab * sizeof(float)));
+        free(la);
+        free(lb);
+    }
+    ql_model_free(a);
+    ql_model_free(b);
+    /* an index naming the wrong shard for a tensor */
+    json_object_set_new(map, "model.norm.weight", json_string("model-00001-of-00002.safetensors"));
+    text = json_dumps(index, JSON_INDENT(1));
+    write_file(d, "model.safetensors.index.json", text, strlen(text));
+    free(text);
+    expect_error(d, QL_ERR_NOT_FOUND, "model.norm.weight", "model-00001-of-00002.safetensors", NULL);
+    /* and one escaping the folder */
+    json_object_set_new(map, "model.norm.weight", json_string("../model.safetensors"));
+    text = json_dumps(index, JSON_INDENT(1));
+    write_file(d, "model.safetensors.index.json", text, strlen(text));
+    free(text);
+    expect_error(d, QL_ERR_CORRUPT, "model.norm.weight", NULL);
+    json_decref(index);
+    hf_rmdir(d);
+}
+
+/* llama_mha has no tokenizer.json: it loads, and tokenizing says why it cannot. */
+static void test_folder_without_tokenizer(void) {
+    ql_model *m = NULL;
+    ql_error e = {0};
+    CHECK_MSG(ql_model_load(g_fixture, NULL, &m, &e) == QL_OK, "%s", e.message);
+    if (!m) return;
+    int32_t ids[8];
+    size_t n = 0;
+    CHECK(ql_tokenize(m, "hi", 2, true, true, ids, 8, &n, &e) != QL_OK);
+    CHECK_MSG(strstr(e.message, "tokenizer"), "%s", e.message);
+    ql_model_free(m);
+}
+
+int main(void) {
+    ql_test_shared(g_fixture, sizeof g_fixture, "fixtures/hf/llama_mha");
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/model.safetensors", g_fixture);
+    size_t len = 0;
+    g_file = ql_test_read_file(path, &len);
+    if (!g_file || len < 8) {
+        fprintf(stderr, "%s: cannot read\n", path);
+        return 1;
+    }
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | (unsigned char)g_file[i];
+    g_header = json_loadb(g_file + 8, (size_t)hl, 0, NULL);
+    g_data = g_file + 8 + hl;
+    g_data_len = len - 8 - (size_t)hl;
+    if (!g_header) return 1;
+    RUN(test_truncated_header);
+    RUN(test_header_length_past_eof);
+    RUN(test_corrupt_header_json);
+    RUN(test_data_offsets_past_eof);
+    RUN(test_offsets_disagree_with_shape);
+    RUN(test_overflowing_shape);
+    RUN(test_overlapping_tensors);
+    RUN(test_unsupported_dtype_named);
+    RUN(test_missing_tensor_named);
+    RUN(test_tensor_the_forward_pass_lacks);
+    RUN(test_shape_contradicting_config_named);
+    RUN(test_unknown_model_type_named);
+    RUN(test_missing_config_key_named);
+    RUN(test_corrupt_config_json);
+    RUN(test_no_weights);
+    RUN(test_sharded_index_loads);
+    RUN(test_folder_without_tokenizer);
+    json_decref(g_header);
+    free(g_file);
+    return TEST_REPORT();
+}
