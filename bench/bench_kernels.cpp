@@ -1,16 +1,22 @@
-// bench/bench_kernels.cpp: every kernel of the table, for the scalar reference and the
-// level selected on this CPU, at cache-resident and memory-resident sizes.
-// Reports bytes/s (weights + activations read) and items/s (multiply-adds).
-//   build/bench/qloop-bench --benchmark_filter=matmul
+// bench/bench_kernels.cpp: every kernel of the table, for every level this CPU and build
+// have (scalar, avx2, avx512, neon: simd/dispatch.h ql_kernels_for), at cache-resident and
+// memory-resident sizes.
+//   matmul: bytes/s = weights + activations read per call (the decode roofline compares
+//   this with the memory bandwidth); FLOP = 2 * rows * k * n_tok per call, as a rate.
+//   build/bench/qloop-bench --benchmark_filter='matmul/avx512'
+// Names are kernel/isa/..., so a filter selects a level or a kernel.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 extern "C" {
 #include "quant/types.h"
+#include "simd/dispatch.h"
 #include "simd/kernels.h"
 }
 
@@ -24,13 +30,8 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
     return v;
 }
 
-const ql_kernel_table *table(int which) { return which ? ql_kernels() : ql_kernels_scalar(); }
-
-// args: {which table (0 scalar, 1 selected), type, rows, k, n_tok}
-void BM_matmul(benchmark::State &state) {
-    const ql_kernel_table *kt = table((int)state.range(0));
-    uint32_t type = (uint32_t)state.range(1);
-    int64_t rows = state.range(2), k = state.range(3), n_tok = state.range(4);
+void bench_matmul(benchmark::State &state, const ql_kernel_table *kt, uint32_t type, int64_t rows,
+                  int64_t k, int64_t n_tok) {
     size_t elt = type == QL_TYPE_F32 ? 4 : 2;
     std::vector<float> wf = random_floats((size_t)(rows * k), 1);
     std::vector<unsigned char> w((size_t)(rows * k) * elt);
@@ -43,7 +44,6 @@ void BM_matmul(benchmark::State &state) {
         }
     }
     std::vector<float> x = random_floats((size_t)(n_tok * k), 2), y((size_t)(n_tok * rows));
-    state.SetLabel(std::string(kt->isa) + " " + ql_type_get(type)->name);
     for (auto _ : state) {
         kt->matmul[type](w.data(), (size_t)k * elt, k, x.data(), (size_t)k * 4, n_tok, y.data(), rows, 0,
                          rows);
@@ -51,59 +51,120 @@ void BM_matmul(benchmark::State &state) {
         benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * (int64_t)(w.size() + x.size() * 4));
-    state.SetItemsProcessed(state.iterations() * rows * k * n_tok);
+    state.counters["FLOP"] = benchmark::Counter(2.0 * (double)rows * (double)k * (double)n_tok,
+                                                benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_rmsnorm(benchmark::State &state) {
-    const ql_kernel_table *kt = table((int)state.range(0));
-    int64_t n = state.range(1);
+void bench_rmsnorm(benchmark::State &state, const ql_kernel_table *kt, int64_t n) {
     std::vector<float> x = random_floats((size_t)n, 3), w = random_floats((size_t)n, 4), y((size_t)n);
-    state.SetLabel(kt->isa);
     for (auto _ : state) {
         kt->rmsnorm(y.data(), x.data(), w.data(), n, 1e-5f);
         benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
     }
     state.SetBytesProcessed(state.iterations() * n * 12);
 }
 
-void BM_softmax(benchmark::State &state) {
-    const ql_kernel_table *kt = table((int)state.range(0));
-    int64_t n = state.range(1);
+void bench_softmax(benchmark::State &state, const ql_kernel_table *kt, int64_t n) {
     std::vector<float> x0 = random_floats((size_t)n, 5), x((size_t)n);
-    state.SetLabel(kt->isa);
     for (auto _ : state) {
         std::memcpy(x.data(), x0.data(), (size_t)n * 4);
         kt->softmax(x.data(), n);
         benchmark::DoNotOptimize(x.data());
+        benchmark::ClobberMemory();
     }
     state.SetItemsProcessed(state.iterations() * n);
 }
 
-void BM_swiglu(benchmark::State &state) {
-    const ql_kernel_table *kt = table((int)state.range(0));
-    int64_t n = state.range(1);
+void bench_swiglu(benchmark::State &state, const ql_kernel_table *kt, int64_t n) {
     std::vector<float> g = random_floats((size_t)n, 6), u = random_floats((size_t)n, 7), y((size_t)n);
-    state.SetLabel(kt->isa);
     for (auto _ : state) {
         kt->swiglu(y.data(), g.data(), u.data(), n);
         benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
     }
     state.SetItemsProcessed(state.iterations() * n);
 }
 
-void matmul_args(benchmark::internal::Benchmark *b) {
-    for (int which = 0; which <= 1; which++)
-        for (int type : {QL_TYPE_F32, QL_TYPE_F16, QL_TYPE_BF16}) {
-            b->Args({which, type, 256, 256, 1});    // cache-resident GEMV
-            b->Args({which, type, 4096, 2048, 1});  // memory-resident GEMV (16-32 MiB)
-            b->Args({which, type, 256, 256, 16});   // small batched GEMM
-        }
+void bench_dot(benchmark::State &state, const ql_kernel_table *kt, int64_t n) {
+    std::vector<float> a = random_floats((size_t)n, 8), b = random_floats((size_t)n, 9);
+    for (auto _ : state) {
+        float s = kt->dot(a.data(), b.data(), n);
+        benchmark::DoNotOptimize(s);
+    }
+    state.SetBytesProcessed(state.iterations() * n * 8);
+}
+
+void bench_axpy(benchmark::State &state, const ql_kernel_table *kt, int64_t n) {
+    std::vector<float> x = random_floats((size_t)n, 10), y = random_floats((size_t)n, 11);
+    for (auto _ : state) {
+        kt->axpy(y.data(), 1e-3f, x.data(), n);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * n * 12);
+}
+
+// One position's RoPE over n_head heads of head_dim (all rotated), both layouts.
+void bench_rope(benchmark::State &state, const ql_kernel_table *kt, int64_t n_head, int64_t head_dim,
+                int neox) {
+    std::vector<float> x = random_floats((size_t)(n_head * head_dim), 12), cs((size_t)head_dim);
+    for (int64_t i = 0; i < head_dim / 2; i++) {
+        cs[(size_t)(2 * i)] = std::cos(0.1f * (float)i);
+        cs[(size_t)(2 * i + 1)] = std::sin(0.1f * (float)i);
+    }
+    for (auto _ : state) {
+        kt->rope(x.data(), n_head, head_dim, head_dim, cs.data(), neox);
+        benchmark::DoNotOptimize(x.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(state.iterations() * n_head * head_dim);
+}
+
+template <class F, class... A>
+void reg(const std::string &name, F fn, A... args) {
+    benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State &s) { fn(s, args...); });
+}
+
+std::string num(int64_t v) { return std::to_string(v); }
+
+void register_level(const ql_kernel_table *kt) {
+    const std::string isa = kt->isa;
+    struct shape {
+        int64_t rows, k, n_tok;
+        const char *what;
+    };
+    // L2 is 2 MiB per core and L3 32 MiB on the reference VM: 256 x 256 stays in L1/L2,
+    // 8192 x 4096 (64-128 MiB) streams from memory; 1024 x 2048 x 64 tokens is a prompt tile.
+    const shape shapes[] = {
+        {256, 256, 1, "gemv-cache"},
+        {8192, 4096, 1, "gemv-memory"},
+        {256, 256, 16, "gemm-small"},
+        {1024, 2048, 64, "gemm-prompt"},
+    };
+    for (uint32_t type : {QL_TYPE_F32, QL_TYPE_F16, QL_TYPE_BF16})
+        for (const shape &s : shapes)
+            reg("matmul/" + isa + "/" + ql_type_get(type)->name + "/" + s.what + "/" + num(s.rows) + "x" +
+                    num(s.k) + "/tok:" + num(s.n_tok),
+                bench_matmul, kt, type, s.rows, s.k, s.n_tok);
+    for (int64_t n : {64, 4096}) reg("rmsnorm/" + isa + "/" + num(n), bench_rmsnorm, kt, n);
+    for (int64_t n : {64, 4096}) reg("softmax/" + isa + "/" + num(n), bench_softmax, kt, n);
+    for (int64_t n : {172, 8192}) reg("swiglu/" + isa + "/" + num(n), bench_swiglu, kt, n);
+    for (int64_t n : {64, 128, 4096}) reg("dot/" + isa + "/" + num(n), bench_dot, kt, n);
+    for (int64_t n : {64, 4096}) reg("axpy/" + isa + "/" + num(n), bench_axpy, kt, n);
+    for (int neox : {0, 1})
+        reg("rope/" + isa + (neox ? "/neox" : "/interleaved") + "/32x64", bench_rope, kt, (int64_t)32,
+            (int64_t)64, neox);
 }
 
 }  // namespace
 
-BENCHMARK(BM_matmul)->Apply(matmul_args);
-BENCHMARK(BM_rmsnorm)->ArgsProduct({{0, 1}, {64, 4096}});
-BENCHMARK(BM_softmax)->ArgsProduct({{0, 1}, {64, 4096}});
-BENCHMARK(BM_swiglu)->ArgsProduct({{0, 1}, {172, 8192}});
-BENCHMARK_MAIN();
+int main(int argc, char **argv) {
+    for (const char *isa : {"scalar", "avx2", "avx512", "neon"})
+        if (const ql_kernel_table *kt = ql_kernels_for(isa)) register_level(kt);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -55,12 +55,18 @@ static const isa_level k_levels[] = {
     {"scalar", has_scalar, ql_kernels_init_scalar},
 };
 
+/* Part of the global state above: the table of each level of k_levels this build and CPU
+ * have (isa NULL otherwise), for ql_kernels_for(). */
+static ql_kernel_table g_levels[sizeof k_levels / sizeof k_levels[0]];
+
 static void select_table(void) {
     ql_kernels_init_scalar(&g_scalar);
     ql_cpu_features f;
     ql_cpu_detect(&f);
     const char *forced = getenv("QLOOP_ISA");
     size_t n = sizeof k_levels / sizeof k_levels[0];
+    for (size_t i = 0; i < n; i++)
+        if (k_levels[i].init && k_levels[i].supported(&f)) k_levels[i].init(&g_levels[i]);
     if (forced && *forced) {
         for (size_t i = 0; i < n; i++) {
             if (strcmp(forced, k_levels[i].name) != 0) continue;
@@ -96,6 +102,14 @@ const ql_kernel_table *ql_kernels(void) {
 const ql_kernel_table *ql_kernels_scalar(void) {
     pthread_once(&g_once, select_table);
     return &g_scalar;
+}
+
+const ql_kernel_table *ql_kernels_for(const char *isa) {
+    pthread_once(&g_once, select_table);
+    if (!isa) return NULL;
+    for (size_t i = 0; i < sizeof k_levels / sizeof k_levels[0]; i++)
+        if (g_levels[i].isa && strcmp(isa, k_levels[i].name) == 0) return &g_levels[i];
+    return NULL;
 }
 
 ql_status ql_kernels_check(ql_error *err) {

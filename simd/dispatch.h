@@ -8,6 +8,11 @@
 /* QL_OK, or QL_ERR_UNSUPPORTED when QLOOP_ISA forces a level this CPU or build lacks. */
 ql_status ql_kernels_check(ql_error *err);
 
+/* The table of level `isa` ("scalar", "avx2", "avx512", "neon"), whatever QLOOP_ISA
+ * says, for tests and benchmarks that compare levels; NULL when this build or this CPU
+ * lacks the level, or `isa` is NULL or unknown. */
+const ql_kernel_table *ql_kernels_for(const char *isa);
+
 /* Per-ISA initialisers (each in its own file, built with its own flags). */
 void ql_kernels_init_avx2(ql_kernel_table *t);
 void ql_kernels_init_avx512(ql_kernel_table *t);
