@@ -269,6 +269,11 @@ double ql_read_bandwidth_gbps(size_t bytes, int32_t n_threads);
 /* Physical cores of this machine (at least 1). */
 int32_t ql_physical_cores(void);
 
+/* Writes a human-readable report of the CPU features found, the instruction-set levels
+ * this binary has, the level in use, and which level's kernel serves each operation.
+ * Truncated to cap bytes (NUL-terminated); returns the full length. */
+size_t ql_cpu_report(char *buf, size_t cap);
+
 /* The instruction-set level whose kernels are in use ("scalar", "avx2", ...). */
 const char *ql_isa_name(void);
 

@@ -7,6 +7,8 @@
  * to scalar so nothing runs an illegal instruction.
  */
 #include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,3 +121,81 @@ ql_status ql_kernels_check(ql_error *err) {
 }
 
 const char *ql_isa_name(void) { return ql_kernels()->isa; }
+
+/* ---- qloop info --cpu ------------------------------------------------------------- */
+
+typedef struct report {
+    char *buf;
+    size_t cap, len;
+} report;
+
+static void put(report *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = r->len < r->cap ? r->cap - r->len : 0;
+    int n = vsnprintf(room ? r->buf + r->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0) r->len += (size_t)n;
+}
+
+/* The level whose table supplied `fn`: the best level holding the same pointer. */
+static const char *owner(const void *fn, size_t offset) {
+    if (!fn) return "-";
+    for (size_t i = 0; i < sizeof k_levels / sizeof k_levels[0]; i++) {
+        const ql_kernel_table *t = &g_levels[i];
+        if (!t->isa) continue;
+        const void *other;
+        memcpy(&other, (const char *)t + offset, sizeof other);
+        if (other == fn) {
+            /* a level that inherits scalar's entry reports scalar */
+            const void *sc;
+            memcpy(&sc, (const char *)&g_scalar + offset, sizeof sc);
+            return sc == fn ? "scalar" : t->isa;
+        }
+    }
+    return g_table.isa;
+}
+
+#define OWNER(field) owner(*(const void *const *)&g_table.field, offsetof(ql_kernel_table, field))
+
+size_t ql_cpu_report(char *buf, size_t cap) {
+    pthread_once(&g_once, select_table);
+    report r = {buf, cap, 0};
+    if (cap) buf[0] = '\0';
+    ql_cpu_features f;
+    ql_cpu_detect(&f);
+    put(&r, "cpu features:");
+    const struct { const char *name; bool on; } feats[] = {
+        {"avx2", f.avx2}, {"fma", f.fma}, {"f16c", f.f16c}, {"avx512f", f.avx512f},
+        {"avx512bw", f.avx512bw}, {"avx512dq", f.avx512dq}, {"avx512vl", f.avx512vl},
+        {"avx512vnni", f.avx512vnni}, {"avx512bf16", f.avx512bf16}, {"amx-tile", f.amx_tile},
+        {"amx-int8", f.amx_int8}, {"amx-bf16", f.amx_bf16}, {"neon", f.neon},
+        {"dotprod", f.dotprod}, {"i8mm", f.i8mm}};
+    int any = 0;
+    for (size_t i = 0; i < sizeof feats / sizeof feats[0]; i++)
+        if (feats[i].on) put(&r, " %s", feats[i].name), any = 1;
+    if (!any) put(&r, " (none beyond the baseline)");
+    put(&r, "\nlevels:      ");
+    for (size_t i = 0; i < sizeof k_levels / sizeof k_levels[0]; i++)
+        put(&r, "%s%s (%s%s)", i ? ", " : "", k_levels[i].name,
+            k_levels[i].init ? "built" : "not built",
+            k_levels[i].init && !k_levels[i].supported(&f) ? ", not supported by this CPU" : "");
+    put(&r, "\nin use:      %s%s%s\n", g_table.isa, g_error[0] ? " -- " : "", g_error);
+    put(&r, "kernels:\n");
+    for (uint32_t t = 0; t < QL_TYPE_COUNT; t++) {
+        if (!g_table.matmul[t]) continue;
+        const ql_type_traits *tt = ql_type_get(t);
+        const ql_type_traits *at = ql_type_get(g_table.act_type[t]);
+        put(&r, "  matmul %-6s x %-6s %s\n", tt ? tt->name : "?", at ? at->name : "?",
+            OWNER(matmul[t]));
+    }
+    for (uint32_t t = 0; t < QL_TYPE_COUNT; t++)
+        if (g_table.from_float[t]) {
+            const ql_type_traits *tt = ql_type_get(t);
+            put(&r, "  quantize activations to %-6s %s\n", tt ? tt->name : "?", OWNER(from_float[t]));
+        }
+    put(&r, "  rmsnorm %s, softmax %s, swiglu %s, dot %s, axpy %s, add %s, rope %s\n",
+        OWNER(rmsnorm), OWNER(softmax), OWNER(swiglu), OWNER(dot), OWNER(axpy), OWNER(add),
+        OWNER(rope));
+    return r.len;
+}

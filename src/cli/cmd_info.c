@@ -15,15 +15,18 @@
 typedef struct info_opts {
     const char *path;
     bool all;
+    bool cpu;
 } info_opts;
 
 static void info_usage(FILE *out) {
     fprintf(out,
             "usage: qloop info FILE [--all]\n"
+            "       qloop info --cpu\n"
             "\n"
             "Prints the header, metadata and tensor table of a GGUF file.\n"
             "\n"
             "options:\n"
+            "  --cpu       print the CPU features found and the kernel chosen for each op\n"
             "  --all       print every array element and whole strings (default: first %d "
             "items, %d characters)\n"
             "  -h, --help  show this help\n",
@@ -39,6 +42,8 @@ static int info_parse(int argc, char **argv, info_opts *o) {
             return 0;
         } else if (strcmp(a, "--all") == 0) {
             o->all = true;
+        } else if (strcmp(a, "--cpu") == 0) {
+            o->cpu = true;
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "qloop info: unknown option '%s'\n", a);
             info_usage(stderr);
@@ -51,7 +56,7 @@ static int info_parse(int argc, char **argv, info_opts *o) {
             o->path = a;
         }
     }
-    if (!o->path) {
+    if (!o->path && !o->cpu) {
         fprintf(stderr, "qloop info: missing FILE\n");
         info_usage(stderr);
         return 2;
@@ -151,6 +156,13 @@ int ql_cmd_info(int argc, char **argv) {
     info_opts o = {0};
     int rc = info_parse(argc, argv, &o);
     if (rc >= 0) return rc;
+    if (o.cpu) {
+        char report[4096];
+        ql_cpu_report(report, sizeof report);
+        fputs(report, stdout);
+        if (!o.path) return 0;
+        putchar('\n');
+    }
 
     ql_file *f;
     ql_error err;
