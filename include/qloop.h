@@ -63,6 +63,9 @@ typedef struct ql_model ql_model;
 typedef struct ql_model_params {
     uint32_t struct_size; /* sizeof(ql_model_params); set by the _default() function */
     bool vocab_only;      /* load only the tokenizer (vocab GGUF files have no tensors) */
+    bool verify;          /* GGUF: check every tensor against its qloop.checksum.* key
+                             first; a mismatch fails the load with QL_ERR_CORRUPT naming
+                             the tensor (a file without checksums also fails) */
 } ql_model_params;
 
 ql_model_params ql_model_params_default(void);

@@ -223,6 +223,33 @@ ql_status ql_hparams_check(const char *path, const ql_hparams *hp, ql_error *err
     return QL_OK;
 }
 
+typedef struct verify_first {
+    char name[128];
+    uint64_t bad;
+} verify_first;
+
+static void note_mismatch(const char *name, ql_verify_state state, uint64_t stored,
+                          uint64_t actual, void *user) {
+    (void)stored;
+    (void)actual;
+    verify_first *v = user;
+    if (state != QL_VERIFY_MISMATCH) return;
+    if (v->bad++ == 0) snprintf(v->name, sizeof v->name, "%s", name);
+}
+
+/* --verify: every tensor's XXH3-64 against its qloop.checksum.* key. */
+static ql_status verify_checksums(const char *path, ql_error *err) {
+    verify_first v = {{0}, 0};
+    ql_verify_result r;
+    ql_status st = ql_verify(path, note_mismatch, &v, &r, err);
+    if (st) return st;
+    if (v.bad)
+        return ql_fail(err, QL_ERR_CORRUPT,
+                       "%s: tensor '%s' does not match its checksum (%llu of %llu tensors differ)",
+                       path, v.name, (unsigned long long)v.bad, (unsigned long long)r.n_tensors);
+    return QL_OK;
+}
+
 ql_model_params ql_model_params_default(void) {
     ql_model_params p;
     memset(&p, 0, sizeof p);
@@ -276,6 +303,10 @@ ql_status ql_model_load(const char *path, const ql_model_params *params, ql_mode
     m->vocab_only = p.vocab_only;
     struct stat sb;
     bool is_dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (p.verify && !is_dir && (st = verify_checksums(path, err))) {
+        ql_model_free(m);
+        return st;
+    }
     st = is_dir ? ql_load_hf(m, err) : ql_load_gguf(m, err);
     if (st == QL_OK && !m->vocab_only) st = ql_model_bind_weights(m, err);
     if (st != QL_OK) {
