@@ -193,6 +193,115 @@ typedef void (*ql_activation_fn)(void *user, const char *name, int32_t expert, c
 void ql_session_set_activation_observer(ql_session *session, ql_activation_fn fn, void *user);
 
 /* ------------------------------------------------------------------------------------ */
+/* Loop layers: blocks of layers run several times per token (shared/spec/loop-layers.md) */
+/* ------------------------------------------------------------------------------------ */
+
+#define QL_LOOP_MAX_BLOCKS 8
+#define QL_LOOP_HIST 64 /* histogram buckets of iteration counts; the last holds >= 63 */
+
+typedef enum ql_loop_strategy {
+    QL_LOOP_FIXED = 0,   /* fixed_count: loop_count iterations (capped by max_loop_count) */
+    QL_LOOP_DYNAMIC = 1, /* dynamic_stop: until the block output's mean cosine to the previous
+                            iteration reaches cosine_threshold, within [min, max] */
+} ql_loop_strategy;
+
+typedef enum ql_loop_kv_mode {
+    QL_LOOP_KV_VIRTUAL = 0, /* virtual_layers: V K/V slots per looped layer */
+    QL_LOOP_KV_MERGE = 1,   /* merge_strategy: one cache; a token's iterations merged */
+} ql_loop_kv_mode;
+
+typedef enum ql_loop_attn {
+    QL_LOOP_ATTN_PARALLEL = 0, /* a query reads all V slots (per-slot causal limit) */
+    QL_LOOP_ATTN_SERIAL = 1,   /* iteration i writes and reads slot i mod V only */
+} ql_loop_attn;
+
+typedef enum ql_loop_merge {
+    QL_LOOP_MERGE_EMA = 0,     /* m_1 = k_1, m_i = alpha m_{i-1} + (1 - alpha) k_i */
+    QL_LOOP_MERGE_AVERAGE = 1, /* (1/n) sum k_i */
+    QL_LOOP_MERGE_LAST = 2,    /* k_n */
+} ql_loop_merge;
+
+/* One loop block: physical layers start..end (inclusive) run as a unit. */
+typedef struct ql_loop_block {
+    int32_t start, end;
+    int32_t loop_count;          /* iterations under QL_LOOP_FIXED; <= 0 skips the block */
+    int32_t max_loop_count;      /* hard cap, both strategies */
+    int32_t min_loop_count;      /* floor of QL_LOOP_DYNAMIC in virtual_layers mode */
+    int32_t virtual_layer_count; /* V: K/V slots per looped layer (virtual_layers mode) */
+} ql_loop_block;
+
+/* Loop settings: the keys of the spec's section 2 (GGUF qloop.loop.*, config.json of
+ * model_type loop_llama). n_blocks = 0 runs the plain model. Validation rules (checked by
+ * ql_session_set_loop and the loaders): 0 <= start <= end < n_layer; each block starts
+ * after the previous one ends; in virtual_layers mode V > 0, min_loop_count >= V,
+ * max_loop_count >= min_loop_count and, under QL_LOOP_FIXED, loop_count == V; in merge
+ * mode with ema 0 < ema_alpha < 1; 0 <= cosine_threshold is finite. */
+typedef struct ql_loop_params {
+    uint32_t struct_size;
+    int32_t n_blocks;
+    ql_loop_block blocks[QL_LOOP_MAX_BLOCKS];
+    ql_loop_strategy strategy;
+    float cosine_threshold; /* default 0.95 */
+    float kl_threshold;     /* declared by the format, unused (default 0.01) */
+    ql_loop_kv_mode kv_mode;
+    ql_loop_attn attn;
+    ql_loop_merge merge;
+    float ema_alpha;        /* default 0.7 */
+} ql_loop_params;
+
+/* No blocks; every other field at the spec's default (counts 5 / 20 / 5, V 5, cosine
+ * 0.95, virtual_layers, parallel, ema 0.7). ql_loop_block_default() gives a block with
+ * those counts. */
+ql_loop_params ql_loop_params_default(void);
+ql_loop_block ql_loop_block_default(int32_t start, int32_t end);
+
+/* The loop settings the model file declares (n_blocks = 0 for a plain model). A new
+ * session starts with them. */
+void ql_model_get_loop(const ql_model *model, ql_loop_params *out);
+
+/* Checks `p` against the spec's validation list for a model of n_layer layers. The
+ * message names the offending key and value. QL_ERR_ARG when invalid. */
+ql_status ql_loop_params_check(const ql_loop_params *p, int32_t n_layer, ql_error *err);
+
+/*
+ * Replaces the session's loop settings (NULL = none: the plain model). The settings are
+ * validated first (ql_loop_params_check); on error nothing changes. On success the KV
+ * cache is re-laid out for the new settings and every token is forgotten, as by
+ * ql_session_reset. Errors: QL_ERR_ARG (invalid settings), QL_ERR_NOMEM (the session keeps
+ * its old settings). In parallel and merge_strategy modes the logits depend on how a
+ * sequence is split into evaluations (tokens of one batch see each other's K/V of the
+ * current iteration; spec test 4); virtual_layers + serial with loop_count <= V does not.
+ */
+ql_status ql_session_set_loop(ql_session *session, const ql_loop_params *p, ql_error *err);
+void ql_session_get_loop(const ql_session *session, ql_loop_params *out);
+
+/* Per-block counters. One "forward" is one batch of ql_session_eval (a prompt longer than
+ * n_batch is several); one stop decision covers all tokens of a forward. */
+typedef struct ql_loop_block_stats {
+    int32_t last_iterations;   /* iterations in the most recent forward */
+    uint64_t forwards;         /* forwards that ran this block */
+    uint64_t iterations;       /* sum over forwards */
+    uint64_t token_iterations; /* sum over tokens of the iterations each went through */
+    uint64_t tokens;           /* tokens that went through the block */
+    double mean_iterations;    /* token_iterations / tokens (0 when none) */
+    uint64_t hist[QL_LOOP_HIST]; /* tokens by iteration count (last bucket: >= 63) */
+    uint64_t slots_written;    /* K/V rows (token x looped layer x iteration) written */
+    uint64_t kv_bytes_per_layer; /* K+V cache bytes of one looped layer of the block */
+} ql_loop_block_stats;
+
+typedef struct ql_loop_stats {
+    int32_t n_blocks;
+    uint64_t forwards, tokens;  /* evaluations since the last ql_session_loop_stats_reset */
+    uint64_t kv_bytes;          /* K+V cache bytes of the whole session */
+    ql_loop_block_stats blocks[QL_LOOP_MAX_BLOCKS];
+} ql_loop_stats;
+
+/* Counters since the session was created, its loop settings changed, or the last
+ * ql_session_loop_stats_reset (ql_session_reset keeps them). */
+void ql_session_loop_stats(const ql_session *session, ql_loop_stats *out);
+void ql_session_loop_stats_reset(ql_session *session);
+
+/* ------------------------------------------------------------------------------------ */
 /* Sampling                                                                             */
 /* ------------------------------------------------------------------------------------ */
 
@@ -350,6 +459,135 @@ typedef void (*ql_verify_fn)(const char *name, ql_verify_state state, uint64_t s
  */
 ql_status ql_verify(const char *path, ql_verify_fn fn, void *user, ql_verify_result *result,
                     ql_error *err);
+
+/* ------------------------------------------------------------------------------------ */
+/* Quality tools: importance matrices, perplexity and KL divergence, synthetic models   */
+/* ------------------------------------------------------------------------------------ */
+
+/* Collects importance vectors: for each weight matrix (and each expert of an MoE tensor)
+ * the mean of x_i^2 over every input row x that met it, per input column i. */
+typedef struct ql_imatrix_collector ql_imatrix_collector;
+
+ql_status ql_imatrix_collector_new(ql_imatrix_collector **out, ql_error *err);
+void ql_imatrix_collector_free(ql_imatrix_collector *c);
+/* Installs the collector as `session`'s activation observer (c = NULL removes it). The
+ * collector must outlive the session's evals while attached. */
+void ql_imatrix_collector_attach(ql_imatrix_collector *c, ql_session *session);
+/* The observer itself (a ql_activation_fn; `user` is the collector), for callers that
+ * chain observers. */
+void ql_imatrix_collector_observe(void *user, const char *name, int32_t expert, const float *x,
+                                  int64_t n_tok, int64_t k);
+/* Counts one chunk of calibration text (stored as the file's n_call). */
+void ql_imatrix_collector_end_chunk(ql_imatrix_collector *c);
+/* Tensors seen so far. */
+int32_t ql_imatrix_collector_count(const ql_imatrix_collector *c);
+/*
+ * Writes the vectors in imatrix.dat layout (quant/imatrix.h; what ql_quantize_params.imatrix
+ * reads): per tensor (mean x_i^2) * n_call, experts one after another in one entry, then
+ * the chunk count and `dataset` (may be NULL). Written to "<path>.tmp", fsynced, renamed.
+ * Errors: QL_ERR_ARG (nothing observed, a tensor seen with two row lengths), QL_ERR_NOMEM
+ * (an allocation failed while observing), QL_ERR_IO, QL_ERR_UNSUPPORTED (entry too big).
+ */
+ql_status ql_imatrix_collector_save(const ql_imatrix_collector *c, const char *path,
+                                    const char *dataset, ql_error *err);
+
+typedef struct ql_perplexity_result {
+    uint64_t n_windows, n_tokens; /* windows evaluated, positions scored */
+    double nll, ppl;              /* model: mean negative log-likelihood (nats), exp(nll) */
+    bool has_base;                /* the fields below are set (a base model was given) */
+    double base_nll, base_ppl;    /* the base model on the same tokens */
+    double kld_mean, kld_max;     /* KL(base || model) per position, nats: mean and max */
+    double top1;                  /* fraction of positions where both argmaxes agree */
+    double ppl_ratio;             /* ppl / base_ppl */
+} ql_perplexity_result;
+
+/* Called after each window with the totals so far. */
+typedef void (*ql_perplexity_progress_fn)(const ql_perplexity_result *so_far,
+                                          uint64_t n_windows_total, void *user);
+
+typedef struct ql_perplexity_params {
+    uint32_t struct_size;
+    int32_t n_ctx;     /* window length in tokens, >= 2 (default 256) */
+    int32_t n_chunks;  /* windows to evaluate; <= 0: every whole window of the tokens */
+    int32_t n_threads; /* 0 = physical cores */
+    ql_perplexity_progress_fn progress; /* may be NULL */
+    void *progress_user;
+} ql_perplexity_params;
+
+ql_perplexity_params ql_perplexity_params_default(void);
+
+/*
+ * Perplexity of `model` on the token stream ids[0..n_ids) (tokenized without BOS), as
+ * shared/models/README.md defines it: non-overlapping windows of n_ctx tokens; the model
+ * sees BOS + the first n_ctx - 1 and all n_ctx tokens are scored (a vocabulary without
+ * BOS sees the n_ctx tokens and the last n_ctx - 1 are scored). A trailing partial window
+ * is dropped. With `base` (may be NULL), the base model is evaluated on the same inputs
+ * and the KL divergence, top-1 agreement and perplexity ratio are filled in.
+ * Errors: QL_ERR_ARG (fewer tokens than one window, id outside the vocabulary, vocab sizes
+ * differ, n_ctx < 2, bad struct_size), errors of ql_session_new and ql_session_eval.
+ */
+ql_status ql_perplexity(const ql_model *model, const ql_model *base, const int32_t *ids,
+                        size_t n_ids, const ql_perplexity_params *params,
+                        ql_perplexity_result *result, ql_error *err);
+
+typedef struct ql_synth_params {
+    uint32_t struct_size;
+    const char *like;   /* "llama-3.2-1b", "qwen2.5-0.5b", "llama-3.1-8b" (ql_synth_names) */
+    const char *type;   /* a ql_quantize recipe ("q4_k_m", "f16", ...); default "f16" */
+    const char *vocab;  /* GGUF whose tokenizer.ggml.* keys are copied, or NULL for a
+                           generated byte-level BPE vocabulary of the model's size */
+    uint64_t seed;      /* same seed, same bytes */
+    int32_t n_threads;  /* 0 = physical cores */
+    ql_quantize_progress_fn progress; /* after each tensor; may be NULL */
+    void *progress_user;
+} ql_synth_params;
+
+ql_synth_params ql_synth_params_default(void);
+
+/* The model names ql_synth accepts, '|'-separated (it also takes "llama-tiny", a 2-layer,
+ * 64-wide Llama 3 shape for tests). */
+const char *ql_synth_names(void);
+
+/*
+ * Writes a synthetic model to `out`: the real model's tensor names, shapes and metadata
+ * keys with seeded random weights (matrices N(0, 0.02^2), norms 1 + N(0, 0.02^2), biases
+ * N(0, 0.02^2)), stored as the recipe says, one tensor at a time (memory stays at a few
+ * rows per thread whatever the model size). Written to "<out>.tmp", fsynced, renamed;
+ * per-tensor checksums as ql_quantize writes them.
+ * Errors: QL_ERR_ARG (unknown name or type; a vocab file with more tokens than the model),
+ * errors of ql_file_open for `vocab`, QL_ERR_IO, QL_ERR_NOMEM.
+ */
+ql_status ql_synth(const char *out, const ql_synth_params *params, ql_error *err);
+
+/* ------------------------------------------------------------------------------------ */
+/* Conversion: Hugging Face folder -> GGUF                                              */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct ql_convert_params {
+    uint32_t struct_size;    /* sizeof(ql_convert_params); set by the _default() function */
+    const char *type;        /* matrices as "f32", "f16" or "bf16"; NULL or "": each keeps its
+                                safetensors dtype (lossless). 1-D tensors (norms, biases) and
+                                MoE routers are always f32. */
+    ql_quantize_progress_fn progress; /* after each tensor (rmse 0); may be NULL */
+    void *progress_user;
+} ql_convert_params;
+
+ql_convert_params ql_convert_params_default(void);
+
+/*
+ * Writes the Hugging Face model folder `hf_dir` (config.json, *.safetensors, tokenizer.json
+ * when present) as the GGUF file `out`, with llama.cpp's tensor names, metadata keys and
+ * Q/K row order for the same architecture (llama for llama/mistral/mixtral, qwen2, qwen3,
+ * qwen2moe), so that qloop and llama.cpp read it alike. What GGUF has no key for is stored
+ * under qloop.* keys. The file is written to "<out>.tmp", fsynced and renamed, so `out` is
+ * replaced atomically and never holds a partial file; `hf_dir` is never modified.
+ * Errors: QL_ERR_ARG (bad type, `hf_dir` not a folder, `out` one of the folder's files),
+ * errors of ql_model_load for the folder (QL_ERR_NOT_FOUND, QL_ERR_CORRUPT,
+ * QL_ERR_UNSUPPORTED, named), QL_ERR_UNSUPPORTED for settings GGUF cannot hold, QL_ERR_IO
+ * (writing), QL_ERR_NOMEM. A NULL params means the defaults.
+ */
+ql_status ql_convert(const char *hf_dir, const char *out, const ql_convert_params *params,
+                     ql_error *err);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "loop_args.h"
 #include "qloop.h"
 
 static const char k_usage[] =
@@ -61,10 +62,16 @@ int ql_cmd_bench(int argc, char **argv) {
     const char *model = NULL;
     long long p = 512, n = 128, threads = 0, reps = 3;
     bool json = false;
+    ql_loop_args loop;
+    ql_loop_args_init(&loop);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
+        int lr = ql_loop_args_parse(&loop, argc, argv, &i, "bench");
+        if (lr == 2) return 2;
+        if (lr == 1) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(k_usage, stdout);
+            fputs(ql_loop_args_usage, stdout);
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
@@ -102,7 +109,7 @@ int ql_cmd_bench(int argc, char **argv) {
     sp.n_threads = (int32_t)threads;
     sp.n_ctx = (int32_t)(p > n ? p : n) + 1;
     sp.n_batch = (int32_t)(p > 0 ? p : 1);
-    if (ql_session_new(m, &sp, &s, &e)) goto fail;
+    if (ql_session_new(m, &sp, &s, &e) || ql_loop_args_apply(&loop, m, s, &e)) goto fail;
     size_t n_ids = (size_t)(p > n ? p : n) + 1;
     ids = malloc(n_ids * sizeof *ids);
     pp = calloc((size_t)reps, sizeof *pp);

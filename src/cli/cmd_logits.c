@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "loop_args.h"
 #include "qloop.h"
 
 static const char k_usage[] =
@@ -28,10 +29,16 @@ int ql_cmd_logits(int argc, char **argv) {
     const char *model = NULL, *ids_arg = NULL, *out = NULL;
     long long threads = 0, ctx = 0;
     bool incremental = false;
+    ql_loop_args loop;
+    ql_loop_args_init(&loop);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
+        int lr = ql_loop_args_parse(&loop, argc, argv, &i, "logits");
+        if (lr == 2) return 2;
+        if (lr == 1) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(k_usage, stdout);
+            fputs(ql_loop_args_usage, stdout);
             return 0;
         } else if (!strcmp(a, "--incremental")) {
             incremental = true;
@@ -76,7 +83,7 @@ int ql_cmd_logits(int argc, char **argv) {
     ql_session_params sp = ql_session_params_default();
     sp.n_threads = (int32_t)threads;
     sp.n_ctx = (int32_t)(ctx ? ctx : ((long long)n > info.n_ctx_train ? (long long)n : info.n_ctx_train));
-    if (ql_session_new(m, &sp, &s, &e)) goto fail;
+    if (ql_session_new(m, &sp, &s, &e) || ql_loop_args_apply(&loop, m, s, &e)) goto fail;
     size_t row = (size_t)info.n_vocab;
     logits = malloc(n * row * sizeof *logits);
     if (!logits) {

@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "loop_args.h"
 #include "qloop.h"
 
 static const char k_usage[] =
@@ -32,6 +33,7 @@ static const char k_usage[] =
     "      --ctx N          context length (default: the model's)\n"
     "      --print-ids      print generated token ids instead of text\n"
     "      --ignore-eos     keep generating past end-of-text tokens\n"
+    "      --stats          print loop-layer statistics to stderr at the end\n"
     "  -h, --help           this help\n";
 
 static double now_s(void) {
@@ -43,8 +45,9 @@ static double now_s(void) {
 typedef struct run_opts {
     const char *model, *prompt, *ids_arg;
     long long n_predict, threads, ctx;
-    bool print_ids, ignore_eos;
+    bool print_ids, ignore_eos, stats;
     ql_sampler_params sp;
+    ql_loop_args loop;
 } run_opts;
 
 /* 0 ok, 2 usage error, -1 help printed */
@@ -61,8 +64,12 @@ static int parse(int argc, char **argv, run_opts *o) {
         fprintf(stderr, "qloop run: invalid value '%s' for %s\n", v, a);       \
         return 2;                                                              \
     } while (0)
+        int lr = ql_loop_args_parse(&o->loop, argc, argv, &i, "run");
+        if (lr == 2) return 2;
+        if (lr == 1) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(k_usage, stdout);
+            fputs(ql_loop_args_usage, stdout);
             return -1;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             VALUE();
@@ -110,6 +117,8 @@ static int parse(int argc, char **argv, run_opts *o) {
             o->print_ids = true;
         } else if (!strcmp(a, "--ignore-eos")) {
             o->ignore_eos = true;
+        } else if (!strcmp(a, "--stats")) {
+            o->stats = true;
         } else {
             fprintf(stderr, "qloop run: unknown option '%s'\n%s", a, k_usage);
             return 2;
@@ -149,6 +158,7 @@ static ql_status prompt_ids(const ql_model *m, const run_opts *o, int32_t **ids,
 
 int ql_cmd_run(int argc, char **argv) {
     run_opts o = {.n_predict = 128, .sp = ql_sampler_params_default()};
+    ql_loop_args_init(&o.loop);
     int rc = parse(argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
 
@@ -174,7 +184,8 @@ int ql_cmd_run(int argc, char **argv) {
     ql_session_params sp = ql_session_params_default();
     sp.n_ctx = (int32_t)o.ctx;
     sp.n_threads = (int32_t)o.threads;
-    if (ql_session_new(m, &sp, &s, &e) || ql_sampler_new(&o.sp, info.n_vocab, &smp, &e)) {
+    if (ql_session_new(m, &sp, &s, &e) || ql_loop_args_apply(&o.loop, m, s, &e) ||
+        ql_sampler_new(&o.sp, info.n_vocab, &smp, &e)) {
         fail(&e);
         goto done;
     }
@@ -223,6 +234,7 @@ int ql_cmd_run(int argc, char **argv) {
             o.model, ql_session_n_threads(s), ql_isa_name(), n_ids, t1 - t0,
             (double)n_ids / (t1 - t0), generated, gen_time,
             gen_time > 0 ? (double)generated / gen_time : 0.0);
+    if (o.stats) ql_loop_stats_print(stderr, s);
     rc = 0;
 done:
     free(logits);

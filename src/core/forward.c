@@ -14,6 +14,9 @@
  *               x += sum_j w_j Expert_{e_j}(xb) (+ shared)        mixture of experts (moe.c)
  *   logits = output (rmsnorm(x) * output_norm)
  * where g(h) = h / (n_head / n_head_kv) is the KV head shared by query head h (GQA).
+ * Layers run as a schedule of (physical layer, KV slot) steps: with loop layers a block
+ * of layers runs several times, each iteration on the KV slots loop.h describes
+ * (shared/spec/loop-layers.md); without them every layer is one step on its own slot.
  * Every matmul covers all tokens of the batch (weights are streamed once per batch) and
  * is split over threads by output rows; attention is split over (token, head) pairs.
  * Each output element is computed by the same operations whatever the thread count or
@@ -87,9 +90,13 @@ void ql_matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok,
 
 typedef struct attn_job {
     ql_session *s;
-    int layer;
+    const ql_kv_step *kv;
     int64_t n_tok;
 } attn_job;
+
+static size_t slot_plane(const ql_session *s, int32_t slot) {
+    return (size_t)slot * (size_t)s->n_ctx * (size_t)s->kv_dim;
+}
 
 /* Items are (token, head) pairs: item = t * n_head + h. */
 static void attention_task(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -99,9 +106,9 @@ static void attention_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const ql_kernel_table *k = s->kern;
     int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
-    float *scores = s->scores + (size_t)thread * (size_t)s->n_ctx;
-    const float *kc = s->k_cache + (size_t)j->layer * (size_t)s->n_ctx * (size_t)s->kv_dim;
-    const float *vc = s->v_cache + (size_t)j->layer * (size_t)s->n_ctx * (size_t)s->kv_dim;
+    float *scores = s->scores + (size_t)thread * (size_t)s->n_ctx * (size_t)s->loop.max_read;
+    const float *kc = s->k_cache + slot_plane(s, j->kv->slot);
+    const float *vc = s->v_cache + slot_plane(s, j->kv->slot);
     for (int64_t item = begin; item < end; item++) {
         int64_t t = item / hp->n_head, h = item % hp->n_head, g = h / group;
         int64_t n_keys = s->pos + t + 1; /* causal: positions 0..pos+t */
@@ -115,12 +122,46 @@ static void attention_task(void *ctx, int64_t begin, int64_t end, int thread) {
     }
 }
 
+/* Loop layers, parallel mode (spec 4a): the query at position p reads the V slots of the
+ * layer in slot order as one key sequence; slot j holds keys at positions < pos (past
+ * tokens, all slots filled) and, once this chunk's iteration j has been written (j <= iter,
+ * or always past V iterations), the chunk's keys up to p. */
+static void attention_parallel_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    const attn_job *j = ctx;
+    ql_session *s = j->s;
+    const ql_kv_step *kv = j->kv;
+    const ql_hparams *hp = &s->model->hp;
+    const ql_kernel_table *k = s->kern;
+    int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *scores = s->scores + (size_t)thread * (size_t)s->n_ctx * (size_t)s->loop.max_read;
+    for (int64_t item = begin; item < end; item++) {
+        int64_t t = item / hp->n_head, h = item % hp->n_head, g = h / group;
+        const float *q = s->q + t * s->q_dim + h * hd;
+        int64_t n = 0;
+        for (int32_t sl = 0; sl < kv->n_read; sl++) {
+            const float *kc = s->k_cache + slot_plane(s, kv->first + sl);
+            int64_t lim = sl <= kv->iter ? s->pos + t + 1 : s->pos;
+            for (int64_t p = 0; p < lim; p++) scores[n++] = k->dot(q, kc + p * s->kv_dim + g * hd, hd) * scale;
+        }
+        k->softmax(scores, n);
+        float *out = s->att + t * s->q_dim + h * hd;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        n = 0;
+        for (int32_t sl = 0; sl < kv->n_read; sl++) {
+            const float *vc = s->v_cache + slot_plane(s, kv->first + sl);
+            int64_t lim = sl <= kv->iter ? s->pos + t + 1 : s->pos;
+            for (int64_t p = 0; p < lim; p++) k->axpy(out, scores[n++], vc + p * s->kv_dim + g * hd, hd);
+        }
+    }
+}
+
 typedef struct rows_job {
     ql_session *s;
     const float *norm_w;
     float *dst;
     const float *src;
-    int layer;
+    int layer; /* swiglu: the FFN width */
 } rows_job;
 
 static void rmsnorm_task(void *ctx, int64_t t0, int64_t t1, int thread) {
@@ -137,19 +178,18 @@ static void rmsnorm_rows(ql_session *s, float *dst, const float *src, const floa
     ql_pool_for(s->pool, n_tok, 1, 8, rmsnorm_task, &j);
 }
 
-/* Applies RoPE to the batch's queries and to its keys in the cache. */
+/* Applies RoPE to the batch's queries and to its keys in the cache (dst: the batch's first
+ * key row). */
 static void rope_task(void *ctx, int64_t t0, int64_t t1, int thread) {
     (void)thread;
     const rows_job *j = ctx;
     ql_session *s = j->s;
     const ql_hparams *hp = &s->model->hp;
     int neox = hp->rope_layout == QL_ROPE_NEOX;
-    float *kc = s->k_cache + (size_t)j->layer * (size_t)s->n_ctx * (size_t)s->kv_dim;
     for (int64_t t = t0; t < t1; t++) {
-        int64_t p = s->pos + t;
         const float *cs = s->rope_cs + t * hp->n_rot;
         s->kern->rope(s->q + t * s->q_dim, hp->n_head, hp->head_dim, hp->n_rot, cs, neox);
-        s->kern->rope(kc + p * s->kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, cs, neox);
+        s->kern->rope(j->dst + t * s->kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, cs, neox);
     }
 }
 
@@ -212,48 +252,94 @@ static void embed(ql_session *s, const int32_t *ids, int64_t n_tok) {
                                    s->x + t * d, d);
 }
 
+/* One step of the layer schedule: physical layer l over the batch, its K/V written to
+ * and read from the cache slots `kv` names. */
+static void layer_step(ql_session *s, int l, const ql_kv_step *kv, int64_t n_tok) {
+    const ql_model *m = s->model;
+    const ql_hparams *hp = &m->hp;
+    const ql_kernel_table *k = s->kern;
+    const ql_layer *L = &m->layers[l];
+    int64_t d = hp->n_embd;
+    size_t cache_at = slot_plane(s, kv->slot) + (size_t)s->pos * (size_t)s->kv_dim;
+    float *kc = s->k_cache + cache_at, *vc = s->v_cache + cache_at;
+    rmsnorm_rows(s, s->xb, s->x, L->attn_norm, n_tok);
+    ql_matmul(s, &L->wq, s->xb, n_tok, s->q, s->q_dim);
+    ql_matmul(s, &L->wk, s->xb, n_tok, kc, s->kv_dim);
+    ql_matmul(s, &L->wv, s->xb, n_tok, vc, s->kv_dim);
+    if (L->bq) add_bias(s, s->q, s->q_dim, L->bq, s->q_dim, n_tok);
+    if (L->bk) add_bias(s, kc, s->kv_dim, L->bk, s->kv_dim, n_tok);
+    if (L->bv) add_bias(s, vc, s->kv_dim, L->bv, s->kv_dim, n_tok);
+    if (L->q_norm) {
+        head_norm(s, s->q, s->q_dim, L->q_norm, hp->n_head, n_tok);
+        head_norm(s, kc, s->kv_dim, L->k_norm, hp->n_head_kv, n_tok);
+    }
+    rows_job rj = {s, NULL, kc, NULL, l};
+    ql_pool_for(s->pool, n_tok, 1, 4, rope_task, &rj);
+    attn_job aj = {s, kv, n_tok};
+    /* each (token, head) item costs about 4 * n_keys * head_dim flops */
+    int64_t n_read = kv->n_read > 0 ? kv->n_read : 1;
+    int64_t item_cost = 4 * (int64_t)(s->pos + n_tok) * n_read * hp->head_dim;
+    ql_pool_for(s->pool, n_tok * hp->n_head, 1, PARALLEL_MIN_MACS / item_cost + 1,
+                kv->n_read > 0 ? attention_parallel_task : attention_task, &aj);
+    ql_matmul(s, &L->wo, s->att, n_tok, s->xb, d);
+    for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
+
+    rmsnorm_rows(s, s->xb, s->x, L->ffn_norm, n_tok);
+    if (hp->n_expert > 0) {
+        ql_moe_ffn(s, L, n_tok); /* adds into s->x */
+    } else {
+        ql_swiglu_ffn(s, &L->w_gate, &L->w_up, &L->w_down, s->xb, n_tok, s->xb);
+        for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
+    }
+}
+
+/* Loop block b (spec 3): its layers run as a unit, each iteration feeding the residual
+ * stream back unchanged, until the stop rule says so. One decision covers the batch. */
+static void run_block(ql_session *s, int b, int64_t n_tok) {
+    const ql_loop_params *lp = &s->loop.p;
+    const ql_loop_block *blk = &lp->blocks[b];
+    int64_t d = s->model->hp.n_embd;
+    bool merge = lp->kv_mode == QL_LOOP_KV_MERGE, dynamic = lp->strategy == QL_LOOP_DYNAMIC;
+    int32_t cap = ql_loop_cap(lp, b), done = 0;
+    while (done < cap) {
+        if (dynamic) memcpy(s->loop.x_prev, s->x, (size_t)(n_tok * d) * sizeof(float));
+        for (int l = blk->start; l <= blk->end; l++) {
+            ql_kv_step kv = ql_loop_kv_step(s, l, done, n_tok);
+            layer_step(s, l, &kv, n_tok);
+            if (merge) ql_loop_merge_accumulate(s, l, done, n_tok);
+        }
+        done++;
+        if (ql_loop_stop(lp, b, done, s->x, s->loop.x_prev, n_tok, d)) break;
+    }
+    if (merge && done > 0)
+        for (int l = blk->start; l <= blk->end; l++) ql_loop_merge_commit(s, l, done, n_tok);
+    ql_loop_record(s, b, done, n_tok);
+}
+
 /* One batch of n_tok <= n_batch tokens at positions pos..pos+n_tok-1. Writes logits of
  * all tokens (all_logits) or of the last one into `logits` when not NULL. */
 static void forward_batch(ql_session *s, const int32_t *ids, int64_t n_tok, float *logits,
                           bool all_logits) {
     const ql_model *m = s->model;
     const ql_hparams *hp = &m->hp;
-    const ql_kernel_table *k = s->kern;
+    const ql_loop_state *ls = &s->loop;
     int64_t d = hp->n_embd;
     embed(s, ids, n_tok);
     update_rope(s, n_tok);
-    for (int l = 0; l < hp->n_layer; l++) {
-        const ql_layer *L = &m->layers[l];
-        size_t cache_at = ((size_t)l * (size_t)s->n_ctx + (size_t)s->pos) * (size_t)s->kv_dim;
-        float *kc = s->k_cache + cache_at, *vc = s->v_cache + cache_at;
-        rmsnorm_rows(s, s->xb, s->x, L->attn_norm, n_tok);
-        ql_matmul(s, &L->wq, s->xb, n_tok, s->q, s->q_dim);
-        ql_matmul(s, &L->wk, s->xb, n_tok, kc, s->kv_dim);
-        ql_matmul(s, &L->wv, s->xb, n_tok, vc, s->kv_dim);
-        if (L->bq) add_bias(s, s->q, s->q_dim, L->bq, s->q_dim, n_tok);
-        if (L->bk) add_bias(s, kc, s->kv_dim, L->bk, s->kv_dim, n_tok);
-        if (L->bv) add_bias(s, vc, s->kv_dim, L->bv, s->kv_dim, n_tok);
-        if (L->q_norm) {
-            head_norm(s, s->q, s->q_dim, L->q_norm, hp->n_head, n_tok);
-            head_norm(s, kc, s->kv_dim, L->k_norm, hp->n_head_kv, n_tok);
-        }
-        rows_job rj = {s, NULL, NULL, NULL, l};
-        ql_pool_for(s->pool, n_tok, 1, 4, rope_task, &rj);
-        attn_job aj = {s, l, n_tok};
-        /* each (token, head) item costs about 4 * n_keys * head_dim flops */
-        int64_t item_cost = 4 * (int64_t)(s->pos + n_tok) * hp->head_dim;
-        ql_pool_for(s->pool, n_tok * hp->n_head, 1, PARALLEL_MIN_MACS / item_cost + 1,
-                    attention_task, &aj);
-        ql_matmul(s, &L->wo, s->att, n_tok, s->xb, d);
-        for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
-
-        rmsnorm_rows(s, s->xb, s->x, L->ffn_norm, n_tok);
-        if (hp->n_expert > 0) {
-            ql_moe_ffn(s, L, n_tok); /* adds into s->x */
+    for (int l = 0; l < hp->n_layer;) {
+        int b = ls->block_of[l];
+        if (b >= 0) {
+            run_block(s, b, n_tok);
+            l = ls->p.blocks[b].end + 1;
         } else {
-            ql_swiglu_ffn(s, &L->w_gate, &L->w_up, &L->w_down, s->xb, n_tok, s->xb);
-            for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
+            ql_kv_step kv = {ls->slot0[l], 0, 0, 0};
+            layer_step(s, l, &kv, n_tok);
+            l++;
         }
+    }
+    if (ls->p.n_blocks > 0) {
+        s->loop.stats.forwards++;
+        s->loop.stats.tokens += (uint64_t)n_tok;
     }
     s->pos += (int32_t)n_tok;
     if (!logits) return;

@@ -62,16 +62,12 @@ ql_status ql_session_new(const ql_model *m, const ql_session_params *params, ql_
         free(s);
         return st;
     }
-    size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)s->kv_dim;
     size_t nb = (size_t)n_batch, d = (size_t)hp->n_embd;
     int64_t ff = max3(hp->n_ff, hp->n_ff_exp, hp->n_ff_shexp);
     /* 8-bit activation blocks take at most 2 bytes per element (Q8_K: 292 per 256) */
     int64_t max_k = max3((int64_t)d, ff, s->q_dim);
     bool fail = false;
 #define ALLOC(field, n) fail |= !(s->field = alloc_floats(n))
-    s->k_cache = alloc_floats(cache);
-    s->v_cache = alloc_floats(cache);
-    fail |= !s->k_cache || !s->v_cache;
     ALLOC(inv_freq, (size_t)hp->n_rot / 2);
     ALLOC(rope_cs, nb * (size_t)hp->n_rot);
     ALLOC(x, nb * d);
@@ -80,7 +76,6 @@ ql_status ql_session_new(const ql_model *m, const ql_session_params *params, ql_
     ALLOC(att, nb * (size_t)s->q_dim);
     ALLOC(hb, nb * (size_t)ff);
     ALLOC(hb2, nb * (size_t)ff);
-    ALLOC(scores, (size_t)n_threads * (size_t)n_ctx);
     fail |= !(s->xq = alloc_bytes(nb * (size_t)max_k * 2));
     if (hp->n_expert > 0) {
         size_t k = (size_t)hp->n_expert_used;
@@ -96,10 +91,14 @@ ql_status ql_session_new(const ql_model *m, const ql_session_params *params, ql_
 #undef ALLOC
     if (fail) {
         ql_session_free(s);
-        return ql_fail(err, QL_ERR_NOMEM, "session: out of memory for n_ctx %d (KV cache %zu MiB)",
-                       n_ctx, 2 * cache * sizeof(float) >> 20);
+        return ql_fail(err, QL_ERR_NOMEM, "session: out of memory for n_batch %d", n_batch);
     }
-    rope_reset(s);
+    /* the KV cache, laid out for the model's own loop settings (none for plain models) */
+    const ql_loop_params *loop = m->loop.struct_size && m->loop.n_blocks > 0 ? &m->loop : NULL;
+    if ((st = ql_loop_params_check(loop, hp->n_layer, err)) || (st = ql_loop_layout(s, loop, err))) {
+        ql_session_free(s);
+        return st;
+    }
     *out = s;
     return ql_ok(err);
 }
@@ -107,6 +106,7 @@ ql_status ql_session_new(const ql_model *m, const ql_session_params *params, ql_
 void ql_session_free(ql_session *s) {
     if (!s) return;
     ql_pool_free(s->pool);
+    ql_loop_free(&s->loop);
     void *bufs[] = {s->k_cache, s->v_cache, s->inv_freq, s->rope_cs, s->x, s->xb, s->q,
                     s->att, s->hb, s->hb2, s->scores, s->xq, s->router, s->sel, s->sel_w,
                     s->rows, s->slots, s->moe_in, s->moe_tmp, s->moe_out};

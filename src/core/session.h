@@ -2,6 +2,7 @@
 #ifndef QL_CORE_SESSION_H
 #define QL_CORE_SESSION_H
 
+#include "loop.h"
 #include "model/model.h"
 #include "runtime/pool.h"
 #include "simd/kernels.h"
@@ -15,9 +16,11 @@ struct ql_session {
     void *observer_user;
     int64_t q_dim, kv_dim;
 
-    /* KV cache, float32: [n_layer][n_ctx][kv_dim]; position p of layer l at
-     * (l * n_ctx + p) * kv_dim. Keys are stored after RoPE. */
+    /* KV cache, float32: [n_slots][n_ctx][kv_dim]; position p of slot j of layer l at
+     * ((loop.slot0[l] + j) * n_ctx + p) * kv_dim. Without loop layers every layer has one
+     * slot and slot0[l] = l. Keys are stored after RoPE. Laid out by ql_loop_layout. */
     float *k_cache, *v_cache;
+    ql_loop_state loop; /* loop-layer settings, slot layout, scratch, statistics */
     /* RoPE: current inverse frequencies [n_rot / 2] and factor on cos/sin; for dynamic
      * NTK, the sequence length they were computed for (transformers' rule, spec 2.3) */
     float *inv_freq;
@@ -32,7 +35,7 @@ struct ql_session {
     float *att;    /* [n_batch, q_dim] attention output, before wo */
     float *hb;     /* [n_batch, max ffn width] gate, then silu(gate) * up */
     float *hb2;    /* [n_batch, max ffn width] up */
-    float *scores; /* [n_threads][n_ctx] attention weights per worker */
+    float *scores; /* [n_threads][loop.max_read * n_ctx] attention weights per worker */
     void *xq;      /* [n_batch] rows of activations in a quantized weight's input format */
 
     /* mixture of experts scratch (NULL for dense models) */

@@ -305,6 +305,7 @@ ql_status ql_load_hf(ql_model *m, ql_error *err) {
         (st = check_tensors(m->path, &hf->cfg, hf->st, err)))
         return st;
     m->hp = hf->cfg.hp;
+    m->loop = hf->cfg.loop;
     m->src.ctx = hf;
     m->src.find = hf_find;
     return QL_OK;

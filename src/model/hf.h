@@ -21,6 +21,7 @@ typedef struct ql_hf_config {
     bool qk_norm;     /* qwen3: per-head q_norm / k_norm */
     bool qkv_bias;    /* qwen2 / qwen2_moe / llama attention_bias: q/k/v biases */
     int32_t eos_id;   /* config.json eos_token_id (first of a list), or -1 */
+    ql_loop_params loop; /* model_type loop_llama: the loop keys; else no loop */
 } ql_hf_config;
 
 /* Reads `path` (a config.json) into cfg, hyperparameters checked with ql_hparams_check.

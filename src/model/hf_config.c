@@ -15,6 +15,7 @@
 
 #include "hf.h"
 #include "loaders.h"
+#include "loop_config.h"
 #include "runtime/error.h"
 
 typedef struct arch_desc {
@@ -26,7 +27,7 @@ typedef struct arch_desc {
 
 static const arch_desc k_archs[] = {
     {"llama", QL_HF_FFN_DENSE, false, false, 1e-6f},
-    {"loop_llama", QL_HF_FFN_DENSE, false, false, 1e-6f}, /* loop settings not read yet */
+    {"loop_llama", QL_HF_FFN_DENSE, false, false, 1e-6f}, /* + the loop keys (loop_config.c) */
     {"mistral", QL_HF_FFN_DENSE, false, false, 1e-6f},
     {"qwen2", QL_HF_FFN_DENSE, false, true, 1e-6f},
     {"qwen3", QL_HF_FFN_DENSE, true, false, 1e-6f},
@@ -245,6 +246,10 @@ static ql_status read_config(const reader *r, ql_hf_config *c) {
     if (json_is_array(eos)) eos = json_array_get(eos, 0);
     if (json_is_integer(eos) && json_integer_value(eos) >= 0 && json_integer_value(eos) <= INT32_MAX)
         c->eos_id = (int32_t)json_integer_value(eos);
+    c->loop = ql_loop_params_default();
+    if (!strcmp(a->model_type, "loop_llama") &&
+        (st = ql_loop_config_from_hf(r->root, &c->loop, r->err)))
+        return st;
     return ql_hparams_check(r->path, hp, r->err);
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "loaders.h"
+#include "loop_config.h"
 #include "runtime/error.h"
 
 typedef struct arch_desc {
@@ -194,5 +195,6 @@ ql_status ql_load_gguf(ql_model *m, ql_error *err) {
                        "%s: architecture '%s' is not supported (llama, mistral, qwen2, qwen3, qwen2moe are)",
                        m->path, m->architecture);
     m->hp.rope_layout = a->rope;
-    return read_hparams(m, err);
+    if ((st = read_hparams(m, err))) return st;
+    return ql_loop_config_from_gguf(m->gguf, &m->loop, err);
 }

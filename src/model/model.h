@@ -128,6 +128,7 @@ struct ql_model {
     ql_layer *layers;    /* [n_layer] */
     uint64_t n_params, weight_bytes;
     uint64_t decode_bytes; /* see ql_model_info */
+    ql_loop_params loop;   /* qloop.loop.* / loop_llama settings; n_blocks 0 = none */
 };
 
 /* Binds every weight of m->hp's architecture from m->src (checking types and shapes) and
