@@ -19,6 +19,9 @@
 
 /* Spin iterations before a waiting worker sleeps (about 50-100 us). */
 enum { SPIN_LIMIT = 1 << 14 };
+/* Spinning threads yield the core this often, so that an oversubscribed machine (more
+ * runnable threads than cores) still makes progress. */
+enum { YIELD_EVERY = 1 << 10 };
 
 typedef struct worker {
     struct ql_pool *pool;
@@ -60,6 +63,7 @@ static void *worker_main(void *arg) {
             if (atomic_load_explicit(&p->stop, memory_order_acquire)) return NULL;
             if (++spins < SPIN_LIMIT) {
                 cpu_relax();
+                if (spins % YIELD_EVERY == 0) sched_yield();
                 continue;
             }
             pthread_mutex_lock(&p->mutex);
@@ -146,5 +150,10 @@ void ql_pool_for(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread, q
         pthread_mutex_unlock(&p->mutex);
     }
     run_range(p, 0);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
+    /* wait for the workers; yield the core now and then in case a worker is waiting for
+     * it (more runnable threads than cores) */
+    for (unsigned spins = 1; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        cpu_relax();
+        if (spins % YIELD_EVERY == 0) sched_yield();
+    }
 }
