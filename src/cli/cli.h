@@ -10,5 +10,6 @@ int ql_cmd_logits(int argc, char **argv);
 int ql_cmd_quantize(int argc, char **argv);
 int ql_cmd_verify(int argc, char **argv);
 int ql_cmd_bench(int argc, char **argv);
+int ql_cmd_convert(int argc, char **argv);
 
 #endif

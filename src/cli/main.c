@@ -19,6 +19,7 @@ static const command k_commands[] = {
     {"quantize", ql_cmd_quantize, "write a quantized copy of a GGUF model (q8_0, q4_k_m, ...)"},
     {"verify", ql_cmd_verify, "check a GGUF file's per-tensor checksums"},
     {"bench", ql_cmd_bench, "prompt and generation tokens/s with the memory-bandwidth roofline"},
+    {"convert", ql_cmd_convert, "write a Hugging Face model folder as GGUF (f32, f16, bf16)"},
 };
 
 static void usage(FILE *f) {

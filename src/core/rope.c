@@ -40,6 +40,8 @@ void ql_rope_freqs(const ql_hparams *hp, int32_t seq_len, float *inv_freq, float
         float f = (float)(1.0 / pow(base, (double)expo));
         inv_freq[i] = f;
     }
+    if (r->freq_factors) /* llama.cpp's rope_freqs.weight: per-pair divisors */
+        for (int32_t i = 0; i < half; i++) inv_freq[i] = (float)((double)inv_freq[i] / r->freq_factors[i]);
     switch (r->scaling) {
     case QL_ROPE_SCALING_NONE:
     case QL_ROPE_SCALING_DYNAMIC:

@@ -12,6 +12,7 @@
 
 #include "loaders.h"
 #include "loop_config.h"
+#include "quant/types.h"
 #include "runtime/error.h"
 
 typedef struct arch_desc {
@@ -86,8 +87,15 @@ static ql_status read_rope(ql_model *m, ql_error *err) {
         return st;
     r->low_freq_factor = low;
     r->high_freq_factor = high;
+    /* qloop.rope.scaling.* describe scalings llama.cpp has no key for (dynamic NTK); they
+     * take precedence over the {arch} keys, which then say "none" for other readers */
     char key[128];
     snprintf(key, sizeof key, "%s.rope.scaling.type", m->architecture);
+    if (ql_gguf_get(m->gguf, "qloop.rope.scaling.type")) {
+        snprintf(key, sizeof key, "qloop.rope.scaling.type");
+        if ((st = ql_gguf_get_f32(m->gguf, "qloop.rope.scaling.factor", &r->factor, err)) == QL_ERR_CORRUPT)
+            return st;
+    }
     ql_str type;
     st = ql_gguf_get_str(m->gguf, key, &type, err);
     if (st == QL_ERR_NOT_FOUND) {
@@ -109,6 +117,28 @@ static ql_status read_rope(ql_model *m, ql_error *err) {
                        (int)(type.len > 64 ? 64 : type.len), type.ptr);
     }
     return ql_ok(err);
+}
+
+/* llama.cpp stores Llama 3's frequency scaling as a tensor of per-pair divisors
+ * (rope_freqs.weight, [n_rot / 2]) rather than as keys. */
+static ql_status read_freq_factors(ql_model *m, ql_error *err) {
+    const ql_gguf_tensor *t = ql_gguf_find_tensor(m->gguf, "rope_freqs.weight");
+    if (!t) return QL_OK;
+    int64_t n = m->hp.n_rot / 2;
+    if (t->type != QL_TYPE_F32 || t->n_elements != (uint64_t)n)
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: tensor 'rope_freqs.weight' must be f32 [%lld]",
+                       m->path, (long long)n);
+    if (!(m->rope_freq_factors = malloc((size_t)n * sizeof(float))))
+        return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", m->path);
+    memcpy(m->rope_freq_factors, t->data, (size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++)
+        if (!(m->rope_freq_factors[i] > 0.0f))
+            return ql_fail(err, QL_ERR_CORRUPT, "%s: rope_freqs.weight[%lld] = %g must be > 0",
+                           m->path, (long long)i, m->rope_freq_factors[i]);
+    m->hp.rope.freq_factors = m->rope_freq_factors;
+    if (m->hp.rope.scaling == QL_ROPE_SCALING_LLAMA3) /* the tensor already holds it */
+        m->hp.rope.scaling = QL_ROPE_SCALING_NONE;
+    return QL_OK;
 }
 
 static ql_status read_hparams(ql_model *m, ql_error *err) {
@@ -148,7 +178,8 @@ static ql_status read_hparams(ql_model *m, ql_error *err) {
             (st = arch_bool(m, "expert_weights_norm", &hp->expert_norm_topk, err)))
             return st;
     }
-    return ql_hparams_check(m->path, hp, err);
+    if ((st = ql_hparams_check(m->path, hp, err))) return st;
+    return read_freq_factors(m, err);
 }
 
 /* The tensor source over a GGUF file. Expert slices index the last dimension of a 3-D
@@ -180,7 +211,14 @@ ql_status ql_load_gguf(ql_model *m, ql_error *err) {
     if (ql_gguf_get(m->gguf, "general.name")) ql_gguf_get_str(m->gguf, "general.name", &name, NULL);
     if (!(m->architecture = dup_str(arch)) || !(m->name = dup_str(name)))
         return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", m->path);
-    if ((st = ql_tokenizer_from_gguf(m->gguf, &m->tok, err))) return st;
+    /* llama.cpp writes tokenizer.ggml.model = "no_vocab" for models without a tokenizer:
+     * such a model runs on token ids and tokenizing reports that it has none */
+    ql_str tm;
+    bool no_vocab = ql_gguf_get_str(m->gguf, "tokenizer.ggml.model", &tm, NULL) == QL_OK &&
+                    (ql_str_eq(tm, "no_vocab") || ql_str_eq(tm, "none"));
+    if (no_vocab && m->vocab_only)
+        return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: the file has no vocabulary", m->path);
+    if (!no_vocab && (st = ql_tokenizer_from_gguf(m->gguf, &m->tok, err))) return st;
     m->src.ctx = m->gguf;
     m->src.find = gguf_find;
     if (m->vocab_only) {

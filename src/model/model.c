@@ -277,6 +277,7 @@ void ql_model_free(ql_model *m) {
         free(m->layers);
     }
     free(m->output_norm);
+    free(m->rope_freq_factors);
     ql_tokenizer_free(m->tok);
     ql_gguf_close(m->gguf);
     ql_hf_close(m->hf);

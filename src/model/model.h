@@ -40,6 +40,7 @@ typedef struct ql_rope_params {
     float attn_factor;          /* yarn: scale on cos and sin; 0 = derive from factor */
     float mscale, mscale_all_dim; /* yarn: DeepSeek-style attention factor inputs; 0 = unset */
     bool yarn_truncate;         /* yarn: floor/ceil the ramp ends (default true) */
+    const float *freq_factors;  /* [n_rot / 2] divisors of f_i (GGUF rope_freqs.weight), or NULL */
 } ql_rope_params;
 
 typedef struct ql_hparams {
@@ -128,6 +129,7 @@ struct ql_model {
     ql_layer *layers;    /* [n_layer] */
     uint64_t n_params, weight_bytes;
     uint64_t decode_bytes; /* see ql_model_info */
+    float *rope_freq_factors; /* owned copy behind hp.rope.freq_factors */
     ql_loop_params loop;   /* qloop.loop.* / loop_llama settings; n_blocks 0 = none */
 };
 

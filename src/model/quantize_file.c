@@ -8,9 +8,10 @@
  * with the header and patched in place once every tensor's hash is known, so the whole
  * output never needs to be held in memory.
  *
- * Input kinds: `source` is the one place that knows the input is a GGUF file (metadata,
- * tensor table, raw data). A Hugging Face folder reader plugs in as a second kind that
- * fills the same struct (see open_source).
+ * Input kinds: `source` is the one place that knows what the input is: a GGUF file
+ * (metadata copied, tensors read in place) or a Hugging Face folder, read through
+ * model/convert.h as the GGUF file `qloop convert` would write (llama.cpp's names, keys
+ * and Q/K row order; merged experts), its rows made a chunk at a time.
  */
 #include <errno.h>
 #include <math.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "model/convert.h"
 #include "model/gguf.h"
 #include "model/gguf_write.h"
 #include "qloop.h"
@@ -50,19 +52,75 @@ const char *ql_quantize_type_names(void) { return ql_recipe_names(); }
 /* ---- input ----------------------------------------------------------------------------- */
 
 typedef struct source {
-    ql_gguf *g; /* GGUF input; an HF input would carry its own reader here */
+    ql_gguf *g;     /* a GGUF file */
+    ql_hf_gguf *hf; /* or a Hugging Face folder, converted as it is read */
 } source;
+
+/* One input tensor in GGUF terms. */
+typedef struct src_tensor {
+    char name[512];
+    uint32_t type, n_dims;
+    int64_t ne[4];
+    uint64_t nbytes, n_elements;
+    const void *data; /* all of its data in place, or NULL: rows come from src_rows */
+} src_tensor;
 
 static ql_status open_source(const char *path, source *s, ql_error *err) {
     struct stat st;
     memset(s, 0, sizeof *s);
     if (stat(path, &st) != 0)
         return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return ql_fail(err, QL_ERR_UNSUPPORTED,
-                       "%s: Hugging Face folders are not supported by quantize yet; give a "
-                       "GGUF file", path);
+    if (S_ISDIR(st.st_mode)) return ql_hf_gguf_open(path, &s->hf, err);
     return ql_gguf_open(path, &s->g, err);
+}
+
+static void close_source(source *s) {
+    ql_gguf_close(s->g);
+    ql_hf_gguf_close(s->hf);
+}
+
+static uint64_t src_count(const source *s) {
+    return s->hf ? ql_hf_gguf_n_tensors(s->hf) : ql_gguf_n_tensors(s->g);
+}
+
+/* False when the name does not fit. */
+static bool src_tensor_at(const source *s, uint64_t i, src_tensor *t) {
+    memset(t, 0, sizeof *t);
+    if (s->hf) {
+        const ql_hf_gguf_tensor *h = ql_hf_gguf_tensor_at(s->hf, i);
+        snprintf(t->name, sizeof t->name, "%s", h->name);
+        t->type = h->type;
+        t->n_dims = h->n_dims;
+        memcpy(t->ne, h->ne, sizeof t->ne);
+        t->nbytes = h->nbytes;
+        t->n_elements = h->n_elements;
+        t->data = h->direct;
+        return true;
+    }
+    const ql_gguf_tensor *g = ql_gguf_tensor_at(s->g, i);
+    if (g->name.len >= sizeof t->name) return false;
+    memcpy(t->name, g->name.ptr, g->name.len);
+    t->type = g->type;
+    t->n_dims = g->n_dims;
+    memcpy(t->ne, g->ne, sizeof t->ne);
+    t->nbytes = g->nbytes;
+    t->n_elements = g->n_elements;
+    t->data = g->data;
+    return true;
+}
+
+/* Rows [r0, r0 + n) of a tensor whose data is not in place (t->data NULL). */
+static void src_rows(const source *s, uint64_t i, int64_t r0, int64_t n, void *dst) {
+    ql_hf_gguf_rows(s->hf, i, r0, n, dst);
+}
+
+/* The file or folder name of `path`, without trailing slashes. */
+static void base_name(const char *path, char *buf, size_t cap) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && path[b - 1] != '/') b--;
+    snprintf(buf, cap, "%.*s", (int)(n - b), path + b);
 }
 
 /* True when `a` and `b` name the same file (same path, or same device and inode). */
@@ -108,6 +166,7 @@ typedef struct qrun {
     ql_gguf_writer *w;
     ql_pool *pool;
     uint32_t *types;   /* output type per tensor */
+    uint8_t *rbuf;     /* input rows made by the source (folder inputs) */
     float *fbuf;       /* input rows as float */
     float *dbuf;       /* output rows decoded, for the RMSE */
     uint8_t *qbuf;     /* output rows */
@@ -122,21 +181,22 @@ static bool key_has_prefix(ql_str k, const char *prefix) {
 
 static ql_status build_header(qrun *q, const char *in, ql_error *err) {
     const ql_gguf *g = q->src.g;
-    ql_status st = QL_OK;
-    for (uint64_t i = 0; !st && i < ql_gguf_n_kv(g); i++) {
+    ql_status st = q->src.hf ? ql_hf_gguf_metadata(q->src.hf, q->w, err) : QL_OK;
+    for (uint64_t i = 0; !st && g && i < ql_gguf_n_kv(g); i++) {
         const ql_gguf_kv *kv = ql_gguf_kv_at(g, i);
         if (key_has_prefix(kv->key, CHECKSUM_PREFIX) || key_has_prefix(kv->key, QUANTIZE_PREFIX) ||
             ql_str_eq(kv->key, "general.file_type"))
             continue;
         st = ql_gguf_set_value(q->w, kv->key, &kv->value, err);
     }
-    const char *base = strrchr(in, '/');
+    char base[256];
+    base_name(in, base, sizeof base);
     if (!st) st = ql_gguf_set_u32(q->w, "general.file_type", q->recipe->file_type, err);
     if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "version", ql_version(), err);
     if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "type", q->recipe->name, err);
     if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "method",
                                   q->p->search ? "search" : "rtn", err);
-    if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "source", base ? base + 1 : in, err);
+    if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "source", base, err);
     if (!st && q->p->imatrix) {
         const char *ib = strrchr(q->p->imatrix, '/');
         st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "imatrix", ib ? ib + 1 : q->p->imatrix, err);
@@ -145,31 +205,33 @@ static ql_status build_header(qrun *q, const char *in, ql_error *err) {
     }
 
     /* tensors: types from the recipe; a checksum placeholder each */
-    ql_recipe_model rm = {0, ql_gguf_find_tensor(g, "output.weight") != NULL};
+    uint64_t n = src_count(&q->src);
+    ql_recipe_model rm = {0, false};
+    src_tensor t;
+    for (uint64_t i = 0; i < n; i++)
+        if (src_tensor_at(&q->src, i, &t) && !strcmp(t.name, "output.weight")) rm.has_output = true;
     ql_str arch;
-    if (ql_gguf_get_str(g, "general.architecture", &arch, NULL) == QL_OK && arch.len < 64) {
+    if (q->src.hf) {
+        rm.n_layer = ql_hf_gguf_n_layer(q->src.hf);
+    } else if (ql_gguf_get_str(g, "general.architecture", &arch, NULL) == QL_OK && arch.len < 64) {
         char key[96];
         uint32_t nl = 0;
         snprintf(key, sizeof key, "%.*s.block_count", (int)arch.len, arch.ptr);
         if (ql_gguf_get_u32(g, key, &nl, NULL) == QL_OK) rm.n_layer = (int)nl;
     }
-    uint64_t n = ql_gguf_n_tensors(g);
     q->types = calloc(n ? n : 1, sizeof *q->types);
     if (!q->types) return ql_fail(err, QL_ERR_NOMEM, "quantize: out of memory");
     for (uint64_t i = 0; !st && i < n; i++) {
-        const ql_gguf_tensor *t = ql_gguf_tensor_at(g, i);
-        char name[512], key[600];
-        if (t->name.len >= sizeof name)
+        char key[600];
+        if (!src_tensor_at(&q->src, i, &t))
             return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: tensor name too long", in);
-        memcpy(name, t->name.ptr, t->name.len);
-        name[t->name.len] = '\0';
-        uint32_t type = t->type;
-        if (ql_quant_can_read(t->type) && (t->type == QL_TYPE_F32 || t->type == QL_TYPE_F16 ||
-                                           t->type == QL_TYPE_BF16 || t->n_dims >= 2))
-            type = ql_recipe_tensor_type(q->recipe, &rm, name, t->n_dims, t->ne);
+        uint32_t type = t.type;
+        if (ql_quant_can_read(t.type) && (t.type == QL_TYPE_F32 || t.type == QL_TYPE_F16 ||
+                                          t.type == QL_TYPE_BF16 || t.n_dims >= 2))
+            type = ql_recipe_tensor_type(q->recipe, &rm, t.name, t.n_dims, t.ne);
         q->types[i] = type; /* unreadable types (I32, other quants) are copied unchanged */
-        st = ql_gguf_add_tensor(q->w, name, type, t->n_dims, t->ne, err);
-        snprintf(key, sizeof key, CHECKSUM_PREFIX "%s", name);
+        st = ql_gguf_add_tensor(q->w, t.name, type, t.n_dims, t.ne, err);
+        snprintf(key, sizeof key, CHECKSUM_PREFIX "%s", t.name);
         if (!st) st = ql_gguf_set_u64(q->w, key, 0, err);
     }
     return st;
@@ -177,20 +239,35 @@ static ql_status build_header(qrun *q, const char *in, ql_error *err) {
 
 /* Quantizes, writes and hashes tensor i; fills the progress fields it knows. */
 static ql_status do_tensor(qrun *q, uint64_t i, ql_quantize_progress *pr, ql_error *err) {
-    const ql_gguf_tensor *t = ql_gguf_tensor_at(q->src.g, i);
+    src_tensor ts;
+    src_tensor_at(&q->src, i, &ts); /* the name fitted in build_header */
+    const src_tensor *t = &ts;
+    const char *name = t->name;
     uint32_t type = q->types[i];
-    char name[512], key[600];
-    memcpy(name, t->name.ptr, t->name.len);
-    name[t->name.len] = '\0';
+    char key[600];
     XXH3_state_t *h = XXH3_createState();
     if (!h) return ql_fail(err, QL_ERR_NOMEM, "quantize: out of memory");
     XXH3_64bits_reset(h);
     ql_status st = QL_OK;
     double se = 0.0;
     uint64_t out_bytes = ql_gguf_writer_tensor_bytes(q->w, i);
-    if (type == t->type) {
+    if (type == t->type && t->data) {
         st = ql_gguf_write_data(q->w, t->data, (size_t)t->nbytes, err);
         XXH3_64bits_update(h, t->data, (size_t)t->nbytes);
+    } else if (type == t->type) { /* folder input: rows made by the source */
+        int64_t k = t->ne[0], rows = (int64_t)(t->n_elements / (uint64_t)k);
+        uint64_t rb = t->nbytes / (uint64_t)rows;
+        int64_t chunk = (int64_t)((uint64_t)CHUNK_FLOATS * sizeof(float) / rb);
+        if (chunk < 1) chunk = 1;
+        uint8_t *rbuf = realloc(q->rbuf, (size_t)((uint64_t)chunk * rb));
+        if (rbuf) q->rbuf = rbuf;
+        else st = ql_fail(err, QL_ERR_NOMEM, "quantize: out of memory for '%s'", name);
+        for (int64_t r = 0; !st && r < rows; r += chunk) {
+            int64_t nr = rows - r < chunk ? rows - r : chunk;
+            src_rows(&q->src, i, r, nr, q->rbuf);
+            st = ql_gguf_write_data(q->w, q->rbuf, (size_t)((uint64_t)nr * rb), err);
+            XXH3_64bits_update(h, q->rbuf, (size_t)((uint64_t)nr * rb));
+        }
     } else {
         int64_t k = t->ne[0], rows = (int64_t)(t->n_elements / (uint64_t)k);
         int64_t chunk = CHUNK_FLOATS / k > 0 ? CHUNK_FLOATS / k : 1;
@@ -205,10 +282,14 @@ static ql_status do_tensor(qrun *q, uint64_t i, ql_quantize_progress *pr, ql_err
         if (db) q->dbuf = db;
         uint8_t *qb = db ? realloc(q->qbuf, (size_t)(chunk * (int64_t)out_rb)) : NULL;
         if (qb) q->qbuf = qb;
-        if (!qb) st = ql_fail(err, QL_ERR_NOMEM, "quantize: out of memory for '%s'", name);
+        uint8_t *rb = qb && !t->data ? realloc(q->rbuf, (size_t)((uint64_t)chunk * in_rb)) : NULL;
+        if (rb) q->rbuf = rb;
+        if (!qb || (!t->data && !rb)) st = ql_fail(err, QL_ERR_NOMEM, "quantize: out of memory for '%s'", name);
         for (int64_t r = 0; !st && r < rows; r += chunk) {
             int64_t nr = rows - r < chunk ? rows - r : chunk;
-            const uint8_t *src = (const uint8_t *)t->data + (uint64_t)r * in_rb;
+            const uint8_t *src = q->rbuf;
+            if (t->data) src = (const uint8_t *)t->data + (uint64_t)r * in_rb;
+            else src_rows(&q->src, i, r, nr, q->rbuf);
             const float *x = q->fbuf;
             if (t->type == QL_TYPE_F32) x = (const float *)src; /* aligned by the format */
             else ql_dequantize_rows(t->type, src, q->fbuf, nr, k);
@@ -256,8 +337,10 @@ static ql_status run_pass(qrun *q, const char *in, const char *out, ql_error *er
     if ((st = ql_gguf_writer_begin(q->w, out, err))) return st;
     ql_quantize_progress pr;
     memset(&pr, 0, sizeof pr);
-    pr.count = ql_gguf_n_tensors(q->src.g);
-    for (uint64_t i = 0; i < pr.count; i++) pr.total_in += ql_gguf_tensor_at(q->src.g, i)->nbytes;
+    pr.count = src_count(&q->src);
+    src_tensor t;
+    for (uint64_t i = 0; i < pr.count; i++)
+        if (src_tensor_at(&q->src, i, &t)) pr.total_in += t.nbytes;
     for (uint64_t i = 0; !st && i < pr.count; i++) st = do_tensor(q, i, &pr, err);
     if (!st) st = ql_gguf_writer_finish(q->w, err);
     return st;
@@ -275,7 +358,7 @@ ql_status ql_quantize(const char *in, const char *out, const ql_quantize_params 
     if (!r)
         return ql_fail(err, QL_ERR_ARG, "quantize: unknown type '%s' (one of %s)",
                        p->type ? p->type : "", ql_recipe_names());
-    if (same_file(in, out))
+    if (same_file(in, out) || ql_hf_gguf_is_input_file(in, out))
         return ql_fail(err, QL_ERR_ARG, "quantize: output %s is the input file; refusing to "
                        "overwrite it", out);
     qrun q;
@@ -289,8 +372,9 @@ ql_status ql_quantize(const char *in, const char *out, const ql_quantize_params 
     ql_gguf_writer_free(q.w); /* removes <out>.tmp unless finished */
     ql_pool_free(q.pool);
     ql_imatrix_free(q.imat);
-    ql_gguf_close(q.src.g);
+    close_source(&q.src);
     free(q.types);
+    free(q.rbuf);
     free(q.fbuf);
     free(q.dbuf);
     free(q.qbuf);

@@ -7,7 +7,9 @@
  *  - token-by-token logits vs batched within the same tolerance;
  *  - greedy 24 tokens from prompt_ids == output_ids (one token per eval), 1 and 2 threads,
  *    and every extra_generations entry;
- *  - the same logits and greedy tokens with config_legacy.json as config.json.
+ *  - the same logits and greedy tokens with config_legacy.json as config.json;
+ *  - the same logits and greedy tokens after `qloop convert` (ql_convert to a GGUF file in a
+ *    temporary folder, dtypes kept), loaded from that file.
  */
 #include <limits.h>
 #include <sys/stat.h>
@@ -144,6 +146,29 @@ static void test_legacy_config_layout(void) {
     hf_rmdir(tmp);
 }
 
+/* The folder converted to GGUF (llama.cpp names, Q/K rows permuted for llama) and loaded
+ * back: the same references, same tolerance. */
+static void test_converted_gguf(void) {
+    char tmp[PATH_MAX], out[PATH_MAX + 32];
+    if (!hf_tmpdir(tmp, sizeof tmp)) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    snprintf(out, sizeof out, "%s/model.gguf", tmp);
+    ql_error e = {0};
+    ql_status st = ql_convert(g_dir, out, NULL, &e);
+    CHECK_MSG(st == QL_OK, "%s: convert: %s", g_case, e.message);
+    ql_model *m = st == QL_OK ? load(out) : NULL;
+    if (m) {
+        check_logits(m, 1, "converted");
+        check_logits(m, 2, "converted");
+        check_all_greedy(m, 1);
+        check_all_greedy(m, 2);
+        ql_model_free(m);
+    }
+    hf_rmdir(tmp);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s CASE\n", argv[0]);
@@ -173,6 +198,7 @@ int main(int argc, char **argv) {
     RUN(test_greedy_matches_transformers);
     RUN(test_incremental_matches_batched);
     RUN(test_legacy_config_layout);
+    RUN(test_converted_gguf);
     json_decref(g_ref);
     free(g_ref_logits);
     return TEST_REPORT();
