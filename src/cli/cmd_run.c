@@ -33,6 +33,7 @@ static const char k_usage[] =
     "      --ctx N          context length (default: the model's)\n"
     "      --print-ids      print generated token ids instead of text\n"
     "      --ignore-eos     keep generating past end-of-text tokens\n"
+    "      --verify         check the file's tensor checksums before loading\n"
     "      --stats          print loop-layer statistics to stderr at the end\n"
     "  -h, --help           this help\n";
 
@@ -45,7 +46,7 @@ static double now_s(void) {
 typedef struct run_opts {
     const char *model, *prompt, *ids_arg;
     long long n_predict, threads, ctx;
-    bool print_ids, ignore_eos, stats;
+    bool print_ids, ignore_eos, stats, verify;
     ql_sampler_params sp;
     ql_loop_args loop;
 } run_opts;
@@ -117,6 +118,8 @@ static int parse(int argc, char **argv, run_opts *o) {
             o->print_ids = true;
         } else if (!strcmp(a, "--ignore-eos")) {
             o->ignore_eos = true;
+        } else if (!strcmp(a, "--verify")) {
+            o->verify = true;
         } else if (!strcmp(a, "--stats")) {
             o->stats = true;
         } else {
@@ -171,6 +174,7 @@ int ql_cmd_run(int argc, char **argv) {
     size_t n_ids = 0;
     rc = 1;
     ql_model_params mp = ql_model_params_default();
+    mp.verify = o.verify;
     if (ql_model_load(o.model, &mp, &m, &e) || prompt_ids(m, &o, &ids, &n_ids, &e)) {
         fail(&e);
         goto done;
