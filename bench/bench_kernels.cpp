@@ -168,3 +168,100 @@ int main(int argc, char **argv) {
     benchmark::Shutdown();
     return 0;
 }
+
+// ---- quantized weights (simd/<isa>_quant.c) ----------------------------------------------
+// matmul/<isa>/<type>/...: weights in the type's blocks x activations already converted to
+// the type's activation format (as forward.c calls it: once per matmul); bytes/s = weight +
+// activation bytes read per call, FLOP as above (an int8 multiply-add counts 2 OP).
+//   build/bench/qloop-bench --benchmark_filter='matmul/avx512/q4_0'
+extern "C" {
+#include "quant/formats.h"
+}
+
+namespace {
+
+struct quant_fmt {
+    uint32_t type;
+    void (*quantize)(const float *x, void *dst, int64_t n);
+};
+
+const quant_fmt k_quant_fmts[] = {
+    {QL_TYPE_Q8_0, ql_quantize_row_q8_0}, {QL_TYPE_Q4_0, ql_quantize_row_q4_0},
+    {QL_TYPE_Q4_1, ql_quantize_row_q4_1}, {QL_TYPE_Q4_K, ql_quantize_row_q4_k},
+    {QL_TYPE_Q5_K, ql_quantize_row_q5_k}, {QL_TYPE_Q6_K, ql_quantize_row_q6_k},
+};
+
+size_t type_row_bytes(uint32_t type, int64_t k) {
+    uint64_t b = 0;
+    ql_type_row_bytes(type, (uint64_t)k, &b);
+    return (size_t)b;
+}
+
+void bench_matmul_quant(benchmark::State &state, const ql_kernel_table *kt, quant_fmt f, int64_t rows,
+                        int64_t k, int64_t n_tok) {
+    size_t rb = type_row_bytes(f.type, k);
+    uint32_t act = kt->act_type[f.type];
+    size_t xb = type_row_bytes(act, k);
+    // 64 distinct random rows, repeated: contents do not change the speed
+    const int64_t distinct = rows < 64 ? rows : 64;
+    std::vector<unsigned char> w(rb * (size_t)rows);
+    std::vector<float> wf = random_floats((size_t)(distinct * k), 21);
+    for (int64_t r = 0; r < distinct; r++) f.quantize(&wf[(size_t)(r * k)], &w[rb * (size_t)r], k);
+    for (int64_t r = distinct; r < rows; r++) std::memcpy(&w[rb * (size_t)r], &w[rb * (size_t)(r % distinct)], rb);
+    std::vector<float> xf = random_floats((size_t)(n_tok * k), 22), y((size_t)(n_tok * rows));
+    std::vector<unsigned char> x(xb * (size_t)n_tok);
+    for (int64_t t = 0; t < n_tok; t++) kt->from_float[act](&xf[(size_t)(t * k)], &x[xb * (size_t)t], k);
+    for (auto _ : state) {
+        kt->matmul[f.type](w.data(), rb, k, x.data(), xb, n_tok, y.data(), rows, 0, rows);
+        benchmark::DoNotOptimize(y.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * (int64_t)(w.size() + x.size()));
+    state.counters["OP"] = benchmark::Counter(2.0 * (double)rows * (double)k * (double)n_tok,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bench_from_float(benchmark::State &state, const ql_kernel_table *kt, uint32_t act, int64_t n) {
+    std::vector<float> x = random_floats((size_t)n, 23);
+    std::vector<unsigned char> q(type_row_bytes(act, n));
+    for (auto _ : state) {
+        kt->from_float[act](x.data(), q.data(), n);
+        benchmark::DoNotOptimize(q.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * n * 4);
+}
+
+void register_quant_level(const ql_kernel_table *kt) {
+    const std::string isa = kt->isa;
+    struct shape {
+        int64_t rows, k, n_tok;
+        const char *what;
+    };
+    const shape shapes[] = {
+        {256, 256, 1, "gemv-cache"},
+        {1024, 1024, 1, "gemv-l2"},
+        {8192, 4096, 1, "gemv-memory"},
+        {256, 256, 16, "gemm-small"},
+        {1024, 2048, 64, "gemm-prompt"},
+    };
+    for (const quant_fmt &f : k_quant_fmts) {
+        if (!kt->matmul[f.type]) continue;
+        for (const shape &s : shapes)
+            reg("matmul/" + isa + "/" + ql_type_get(f.type)->name + "/" + s.what + "/" + num(s.rows) + "x" +
+                    num(s.k) + "/tok:" + num(s.n_tok),
+                bench_matmul_quant, kt, f, s.rows, s.k, s.n_tok);
+    }
+    for (uint32_t act : {QL_TYPE_Q8_0, QL_TYPE_Q8_K})
+        reg("from_float/" + isa + "/" + ql_type_get(act)->name + "/4096", bench_from_float, kt, act,
+            (int64_t)4096);
+}
+
+// Registered before main() runs (main registers the float kernels).
+const bool g_quant_registered = [] {
+    for (const char *isa : {"scalar", "avx2", "avx512", "neon"})
+        if (const ql_kernel_table *kt = ql_kernels_for(isa)) register_quant_level(kt);
+    return true;
+}();
+
+}  // namespace

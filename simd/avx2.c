@@ -2,7 +2,7 @@
  * simd/avx2.c: AVX2 + FMA + F16C versions of the float kernels.
  *
  * Built with its own -mavx2 -mfma -mf16c flags; ql_kernels_init_avx2 runs only on a CPU
- * that has them (simd/dispatch.c). Quantized types keep their scalar entries.
+ * that has them (simd/dispatch.c). Quantized types are in avx2_quant.c.
  *
  * Matmul (F32, F16, BF16 weights x F32 activations). Every output element y[t, r] is one
  * 8-lane accumulator, acc = fma(w[r, i:i+8], x[t, i:i+8], acc) for i = 0, 8, ... (the
@@ -27,6 +27,7 @@
 
 #include "dispatch.h"
 #include "kernels.h"
+#include "quant_isa.h"
 
 #define QL_INLINE static inline __attribute__((always_inline))
 
@@ -359,4 +360,5 @@ void ql_kernels_init_avx2(ql_kernel_table *t) {
     t->axpy = axpy;
     t->add = add;
     t->rope = rope;
+    ql_kernels_init_avx2_quant(t); /* simd/avx2_quant.c */
 }

@@ -2,7 +2,7 @@
  * simd/avx512.c: AVX-512 (F/BW/DQ/VL) versions of the float kernels.
  *
  * Built with its own -mavx512* flags; ql_kernels_init_avx512 runs only on a CPU that has
- * them (simd/dispatch.c). Quantized types keep their scalar entries.
+ * them (simd/dispatch.c). Quantized types are in avx512_quant.c.
  *
  * Matmul (F32, F16, BF16 weights x F32 activations). Every output element y[t, r] is one
  * 16-lane accumulator, acc = fma(w[r, i:i+16], x[t, i:i+16], acc) for i = 0, 16, ...
@@ -26,6 +26,7 @@
 
 #include "dispatch.h"
 #include "kernels.h"
+#include "quant_isa.h"
 
 #define QL_INLINE static inline __attribute__((always_inline))
 
@@ -352,4 +353,5 @@ void ql_kernels_init_avx512(ql_kernel_table *t) {
     t->axpy = axpy;
     t->add = add;
     t->rope = rope;
+    ql_kernels_init_avx512_quant(t); /* simd/avx512_quant.c */
 }

@@ -1,0 +1,447 @@
+/*
+ * simd/avx2_quant.c: AVX2 matmul kernels for the quantized weight formats and the Q8_0 /
+ * Q8_K activation quantizers.
+ *
+ * Same scheme as simd/avx512_quant.c (read its header first), at 8 lanes:
+ *  1. Integer products 32 bytes at a time with `vpmaddubsw` (unsigned x signed byte pairs
+ *     into int16, exact: |pair| <= 63 * 127 * 2 < 2^15) and `vpmaddwd` (int16 pairs into
+ *     int32, times 1 or the sub-block scale). Q8_0 weights are signed: |w| x sign(x, w);
+ *     Q4_0 subtracts the per-token 8 * (x pairs) in int16; Q6_K's -32 bias comes from
+ *     the Q8_K block sums.
+ *  2. A tile of 8 (row, token) pairs (8 rows x 1 token for decode, 4 x 2 for prompts)
+ *     gives 8 vectors of int32 partial sums; reduce8 turns them into one vector whose
+ *     lane p is pair p's exact block sum.
+ *  3. The float chain runs one pair per lane with scalar's operations in scalar's order.
+ * So every lane equals simd/scalar_quant.c bit for bit, for any split or batching.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "quant/formats.h"
+#include "quant_isa.h"
+
+#define QL_INLINE static inline __attribute__((always_inline))
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+enum {
+    PAIRS = 8,            /* (row, token) pairs per tile: one per float lane */
+    MAX_TOK = 2,          /* tokens per tile at most */
+    MAX_STRIDE = 1 << 27, /* row strides the 32-bit gather offsets cover */
+    Q8_0_BYTES = sizeof(ql_block_q8_0),
+    Q8_K_BYTES = sizeof(ql_block_q8_k),
+};
+
+/* ---- exact transposing reduction of 8 int32 vectors ------------------------------------- */
+
+QL_INLINE __m256i fold32(__m256i a, __m256i b) {
+    return _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+}
+
+/* Chunk c of the result: [sum of chunk c of v0, of v1, of v2, of v3]. */
+QL_INLINE __m256i reduce4(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+    __m256i a = fold32(v0, v1), b = fold32(v2, v3);
+    return _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+}
+
+/* From g0 = reduce4(v0..v3), g1 = reduce4(v4..v7): lane p = sum of v_p's 8 lanes. */
+QL_INLINE __m256i reduce_all(__m256i g0, __m256i g1) {
+    return _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20),
+                            _mm256_permute2x128_si256(g0, g1, 0x31));
+}
+
+QL_INLINE int32_t hsum256(__m256i v) {
+    __m128i a = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    a = _mm_add_epi32(a, _mm_shuffle_epi32(a, _MM_SHUFFLE(1, 0, 3, 2)));
+    a = _mm_add_epi32(a, _mm_shuffle_epi32(a, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(a);
+}
+
+/* ---- tiles -------------------------------------------------------------------------- */
+
+/* Lane p = r * T + t is row r, token t; rows / tokens past the valid ones repeat the last. */
+typedef struct tile {
+    const uint8_t *w[PAIRS];
+    const uint8_t *x[MAX_TOK];
+    __m256i widx, xidx; /* byte offset of lane p's row from w[0], x[0] */
+} tile;
+
+QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes,
+                         int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok) {
+    int32_t wi[PAIRS], xi[PAIRS];
+    for (int r = 0; r < R; r++)
+        tl->w[r] = (const uint8_t *)w + (size_t)(r < n_rows ? r : n_rows - 1) * row_bytes;
+    for (int t = 0; t < T; t++)
+        tl->x[t] = (const uint8_t *)x + (size_t)(t < n_tok ? t : n_tok - 1) * x_row_bytes;
+    for (int p = 0; p < PAIRS; p++) {
+        wi[p] = (int32_t)(tl->w[p / T] - tl->w[0]);
+        xi[p] = (int32_t)(tl->x[p % T] - tl->x[0]);
+    }
+    tl->widx = _mm256_loadu_si256((const __m256i *)wi);
+    tl->xidx = _mm256_loadu_si256((const __m256i *)xi);
+}
+
+/* The low 16 bits of each int32 lane, as 8 f16 converted to float. */
+QL_INLINE __m256 f16_lanes(__m256i g) {
+    const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+    __m256i h = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(g, pick), _MM_SHUFFLE(3, 1, 2, 0));
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+}
+
+/* The f16 at byte `off` (high: off + 2) of each lane's weight row, as floats. */
+QL_INLINE __m256 gather_w_f16(const tile *tl, size_t off, int high) {
+    __m256i g = _mm256_i32gather_epi32((const int *)(tl->w[0] + off), tl->widx, 1);
+    if (high) g = _mm256_srli_epi32(g, 16);
+    return f16_lanes(g);
+}
+
+/* The f16 (f16: 1) or float (0) at byte `off` of each lane's activation row. */
+QL_INLINE __m256 gather_x_scale(const tile *tl, int T, size_t off, int f16) {
+    if (T == 1) {
+        if (f16) {
+            uint16_t h;
+            memcpy(&h, tl->x[0] + off, 2);
+            return _mm256_set1_ps(_cvtsh_ss(h));
+        }
+        float f;
+        memcpy(&f, tl->x[0] + off, 4);
+        return _mm256_set1_ps(f);
+    }
+    if (!f16) return _mm256_i32gather_ps((const float *)(tl->x[0] + off), tl->xidx, 1);
+    return f16_lanes(_mm256_i32gather_epi32((const int *)(tl->x[0] + off), tl->xidx, 1));
+}
+
+QL_INLINE void tile_store(__m256 acc, int R, int T, int64_t n_rows, int64_t n_tok, float *y,
+                          int64_t ldy) {
+    float out[PAIRS];
+    _mm256_storeu_ps(out, acc);
+    for (int r = 0; r < R && r < n_rows; r++)
+        for (int t = 0; t < T && t < n_tok; t++) y[t * ldy + r] = out[r * T + t];
+}
+
+/* ---- Q8_0, Q4_0, Q4_1 weights x Q8_0 activations: one block of 32 per vector ----------- */
+
+enum q32_kind { Q8_0, Q4_0, Q4_1 };
+
+QL_INLINE size_t q32_bytes(int kind) {
+    return kind == Q8_0 ? sizeof(ql_block_q8_0)
+                        : kind == Q4_0 ? sizeof(ql_block_q4_0) : sizeof(ql_block_q4_1);
+}
+
+/* The 32 levels of a block in element order: Q8_0 signed, nibbles unsigned. */
+QL_INLINE __m256i q32_weights(int kind, const uint8_t *blk) {
+    if (kind == Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
+    __m128i q = _mm_loadu_si128((const __m128i *)(blk + (kind == Q4_0 ? 2 : 4)));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(15));
+}
+
+QL_INLINE __m256 q32_step(int kind, int R, int T, const tile *tl, int64_t b, __m256 acc) {
+    const size_t bs = q32_bytes(kind), xo = (size_t)b * Q8_0_BYTES;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i xv[MAX_TOK], corr[MAX_TOK];
+    float xsum[PAIRS];
+    for (int t = 0; t < T; t++) {
+        xv[t] = _mm256_loadu_si256((const __m256i *)(tl->x[t] + xo + 2));
+        corr[t] = _mm256_maddubs_epi16(_mm256_set1_epi8(kind == Q4_1 ? 1 : 8), xv[t]);
+        if (kind == Q4_1) {
+            float s = (float)hsum256(_mm256_madd_epi16(corr[t], ones));
+            for (int p = t; p < PAIRS; p += T) xsum[p] = s;
+        }
+    }
+    __m256i v[PAIRS], g[2];
+    for (int r = 0; r < R; r++) {
+        __m256i wv = q32_weights(kind, tl->w[r] + (size_t)b * bs);
+        __m256i aw = kind == Q8_0 ? _mm256_abs_epi8(wv) : wv;
+        for (int t = 0; t < T; t++) {
+            __m256i p16;
+            if (kind == Q8_0) p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv[t], wv));
+            else p16 = _mm256_maddubs_epi16(aw, xv[t]);
+            if (kind == Q4_0) p16 = _mm256_sub_epi16(p16, corr[t]); /* (q - 8) x pairs */
+            v[r * T + t] = _mm256_madd_epi16(p16, ones);
+        }
+        if ((r + 1) * T % 4 == 0) {
+            int j = (r + 1) * T / 4 - 1;
+            g[j] = reduce4(v[4 * j], v[4 * j + 1], v[4 * j + 2], v[4 * j + 3]);
+        }
+    }
+    __m256i s = reduce_all(g[0], g[1]);
+    size_t wo = (size_t)b * bs;
+    __m256 dw = gather_w_f16(tl, wo, 0), dx = gather_x_scale(tl, T, xo, 1);
+    __m256 term = _mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(s));
+    if (kind == Q4_1) {
+        __m256 m = gather_w_f16(tl, wo, 1);
+        term = _mm256_add_ps(term, _mm256_mul_ps(_mm256_mul_ps(m, dx), _mm256_loadu_ps(xsum)));
+    }
+    return _mm256_add_ps(acc, term);
+}
+
+QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
+                        int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok,
+                        int64_t nb, float *y, int64_t ldy) {
+    tile tl;
+    tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) acc = q32_step(kind, R, T, &tl, b, acc);
+    tile_store(acc, R, T, n_rows, n_tok, y, ldy);
+}
+
+/* ---- Q4_K, Q5_K, Q6_K weights x Q8_K activations ---------------------------------------- */
+
+enum k_kind { Q4_K, Q5_K, Q6_K };
+
+QL_INLINE size_t k_bytes(int kind) {
+    return kind == Q4_K ? sizeof(ql_block_q4_k)
+                        : kind == Q5_K ? sizeof(ql_block_q5_k) : sizeof(ql_block_q6_k);
+}
+
+typedef struct k_row {
+    __m128i sc;  /* Q4_K/Q5_K: sc[0..7] as int16; Q6_K: scales[0..15] as int8 */
+    __m256i mw;  /* Q4_K/Q5_K: mn[j] as int32 lanes; Q6_K: scales[j] as int16 lanes */
+} k_row;
+
+QL_INLINE k_row k_row_load(int kind, const uint8_t *blk) {
+    k_row s;
+    if (kind == Q6_K) {
+        s.sc = _mm_loadu_si128((const __m128i *)(blk + 192));
+        s.mw = _mm256_cvtepi8_epi16(s.sc);
+        return s;
+    }
+    /* 6-bit codes, bytewise in 32-bit words (see simd/avx512_quant.c, quant/formats.h) */
+    uint32_t a[3];
+    memcpy(a, blk + 4, sizeof a);
+    uint32_t sc_hi = (a[2] & 0x0f0f0f0fu) | ((a[0] >> 6) & 0x03030303u) << 4;
+    uint32_t mn_hi = ((a[2] >> 4) & 0x0f0f0f0fu) | ((a[1] >> 6) & 0x03030303u) << 4;
+    uint64_t sc = (a[0] & 0x3f3f3f3fu) | (uint64_t)sc_hi << 32;
+    uint64_t mn = (a[1] & 0x3f3f3f3fu) | (uint64_t)mn_hi << 32;
+    s.sc = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc));
+    s.mw = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn));
+    return s;
+}
+
+/* Levels of elements 32c .. 32c+31 of a super-block (unsigned), and their scales as int16
+ * (lane i covers elements 2i, 2i+1). */
+QL_INLINE __m256i k_weights(int kind, const uint8_t *blk, const k_row *s, int c, __m256i *scale) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    if (kind == Q6_K) {
+        /* c = 4h + u: half h; u selects ql[l] / ql[l+32] low / high nibble and qh bits
+         * 2u, 2u+1 (quant/formats.h) */
+        int h = c >> 2, u = c & 3;
+        __m256i a = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32 * (u & 1)));
+        __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
+        __m256i lv = u >= 2 ? _mm256_srli_epi16(a, 4) : a;
+        int sh = 2 * u; /* bits sh, sh+1 of qh to bits 4, 5 */
+        __m256i hb = sh <= 4 ? _mm256_slli_epi16(q, 4 - sh) : _mm256_srli_epi16(q, sh - 4);
+        /* sub-blocks 2c (lanes 0..7), 2c + 1 (lanes 8..15) */
+        __m128i pick = _mm_setr_epi8((char)(2 * c), (char)(2 * c), (char)(2 * c), (char)(2 * c),
+                                     (char)(2 * c), (char)(2 * c), (char)(2 * c), (char)(2 * c),
+                                     (char)(2 * c + 1), (char)(2 * c + 1), (char)(2 * c + 1),
+                                     (char)(2 * c + 1), (char)(2 * c + 1), (char)(2 * c + 1),
+                                     (char)(2 * c + 1), (char)(2 * c + 1));
+        *scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s->sc, pick));
+        return _mm256_or_si256(_mm256_and_si256(lv, m4),
+                               _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+    }
+    /* sub-block c: qs[32 (c/2) + l], low nibble for even c, high for odd */
+    size_t qs = kind == Q4_K ? 16 : 48;
+    __m256i q = _mm256_loadu_si256((const __m256i *)(blk + qs + 32 * (c >> 1)));
+    if (c & 1) q = _mm256_srli_epi16(q, 4);
+    q = _mm256_and_si256(q, m4);
+    if (kind == Q5_K) {
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(blk + 16));
+        /* bit c of qh[l] to bit 4 */
+        __m256i hb = c <= 4 ? _mm256_slli_epi16(qh, 4 - c) : _mm256_srli_epi16(qh, c - 4);
+        q = _mm256_or_si256(q, _mm256_and_si256(hb, _mm256_set1_epi8(16)));
+    }
+    __m256i scv = _mm256_broadcastsi128_si256(s->sc);
+    *scale = _mm256_shuffle_epi8(scv, _mm256_set1_epi16((short)(2 * c | (2 * c + 1) << 8)));
+    return q;
+}
+
+QL_INLINE __m256 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m256 acc) {
+    const size_t bs = k_bytes(kind), xo = (size_t)b * Q8_K_BYTES;
+    __m256i bsum[MAX_TOK];
+    for (int t = 0; t < T; t++) {
+        __m256i bs16 = _mm256_loadu_si256((const __m256i *)(tl->x[t] + xo + offsetof(ql_block_q8_k, bsums)));
+        bsum[t] = kind == Q6_K ? bs16 : _mm256_madd_epi16(bs16, _mm256_set1_epi16(1));
+    }
+    __m256i vi[PAIRS], vm[PAIRS], gi[2], gm[2];
+    for (int r = 0; r < R; r++) {
+        const uint8_t *blk = tl->w[r] + (size_t)b * bs;
+        k_row s = k_row_load(kind, blk);
+        __m256i ai[MAX_TOK];
+        for (int t = 0; t < T; t++) ai[t] = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++) {
+            __m256i scale, wv = k_weights(kind, blk, &s, c, &scale);
+            for (int t = 0; t < T; t++) {
+                __m256i xq = _mm256_loadu_si256((const __m256i *)(tl->x[t] + xo + 4 + 32 * c));
+                ai[t] = _mm256_add_epi32(ai[t], _mm256_madd_epi16(_mm256_maddubs_epi16(wv, xq), scale));
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            vi[r * T + t] = ai[t];
+            vm[r * T + t] = _mm256_madd_epi16(s.mw, bsum[t]);
+        }
+        if ((r + 1) * T % 4 == 0) {
+            int j = (r + 1) * T / 4 - 1;
+            gi[j] = reduce4(vi[4 * j], vi[4 * j + 1], vi[4 * j + 2], vi[4 * j + 3]);
+            gm[j] = reduce4(vm[4 * j], vm[4 * j + 1], vm[4 * j + 2], vm[4 * j + 3]);
+        }
+    }
+    __m256i isum = reduce_all(gi[0], gi[1]), msum = reduce_all(gm[0], gm[1]);
+    __m256 dx = gather_x_scale(tl, T, xo, 0);
+    if (kind == Q6_K) {
+        __m256 d = gather_w_f16(tl, (size_t)b * bs + 206, 1); /* d at 208: 4 bytes from 206 */
+        __m256i total = _mm256_sub_epi32(isum, _mm256_slli_epi32(msum, 5));
+        return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dx, d), _mm256_cvtepi32_ps(total)));
+    }
+    __m256 d = gather_w_f16(tl, (size_t)b * bs, 0), dmin = gather_w_f16(tl, (size_t)b * bs, 1);
+    __m256 inner = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)),
+                                 _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
+    return _mm256_add_ps(acc, _mm256_mul_ps(dx, inner));
+}
+
+QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, int64_t n_rows,
+                      const void *x, size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y,
+                      int64_t ldy) {
+    tile tl;
+    tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) acc = k_step(kind, R, T, &tl, b, acc);
+    tile_store(acc, R, T, n_rows, n_tok, y, ldy);
+}
+
+/* ---- matmul entries ------------------------------------------------------------------------ */
+
+typedef void (*tile_fn)(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
+                        size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy);
+
+typedef struct tiles {
+    uint32_t type;
+    int block;
+    tile_fn t8x1, t4x2; /* rows x tokens */
+} tiles;
+
+/* Decode: 8 rows per tile. Prompts: 4 rows outer, token pairs inner. */
+static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t k,
+                      const void *x, size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,
+                      int64_t r0, int64_t r1) {
+    if (row_bytes > MAX_STRIDE || x_row_bytes > MAX_STRIDE) {
+        ql_kernels_scalar()->matmul[ts->type](w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1);
+        return;
+    }
+    int64_t nb = k / ts->block;
+    const char *wc = w, *xc = x;
+    if (n_tok == 1) {
+        for (int64_t r = r0; r < r1; r += 8)
+            ts->t8x1(wc + (size_t)r * row_bytes, row_bytes, r1 - r < 8 ? r1 - r : 8, x,
+                     x_row_bytes, 1, nb, y + r, ldy);
+        return;
+    }
+    for (int64_t r = r0; r < r1; r += 4)
+        for (int64_t t = 0; t < n_tok; t += 2)
+            ts->t4x2(wc + (size_t)r * row_bytes, row_bytes, r1 - r < 4 ? r1 - r : 4,
+                     xc + (size_t)t * x_row_bytes, x_row_bytes, n_tok - t < 2 ? n_tok - t : 2,
+                     nb, y + t * ldy + r, ldy);
+}
+
+#define QL_TILE(name, impl, kind, R, T)                                                    \
+    static void name(const void *w, size_t row_bytes, int64_t n_rows, const void *x,       \
+                     size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy) { \
+        impl(kind, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok, nb, y, ldy);         \
+    }
+
+#define QL_MATMUL(fmt, impl, kind, type, block)                                            \
+    QL_TILE(fmt##_8x1, impl, kind, 8, 1)                                                   \
+    QL_TILE(fmt##_4x2, impl, kind, 4, 2)                                                   \
+    static void matmul_##fmt(const void *w, size_t row_bytes, int64_t k, const void *x,    \
+                             size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,     \
+                             int64_t r0, int64_t r1) {                                     \
+        static const tiles ts = {type, block, fmt##_8x1, fmt##_4x2};                       \
+        run_tiles(&ts, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1);            \
+    }
+
+QL_MATMUL(q8_0, q32_tile, Q8_0, QL_TYPE_Q8_0, QL_QK)
+QL_MATMUL(q4_0, q32_tile, Q4_0, QL_TYPE_Q4_0, QL_QK)
+QL_MATMUL(q4_1, q32_tile, Q4_1, QL_TYPE_Q4_1, QL_QK)
+QL_MATMUL(q4_k, k_tile, Q4_K, QL_TYPE_Q4_K, QL_QK_K)
+QL_MATMUL(q5_k, k_tile, Q5_K, QL_TYPE_Q5_K, QL_QK_K)
+QL_MATMUL(q6_k, k_tile, Q6_K, QL_TYPE_Q6_K, QL_QK_K)
+
+/* ---- activation quantizers: the bytes of quant/q8_0.c and quant/k_quants.c ------------- */
+
+QL_INLINE float hmax_abs(const __m256 *v, int n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_andnot_ps(sign, v[0]);
+    for (int i = 1; i < n; i++) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+    __m128 a = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_max_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+
+/* round-to-nearest-even of clamp(v * id, -127, 127), as ql_quant_round */
+QL_INLINE __m256i levels8(__m256 v, float id) {
+    __m256 s = _mm256_mul_ps(v, _mm256_set1_ps(id));
+    s = _mm256_min_ps(_mm256_max_ps(s, _mm256_set1_ps(-127.0f)), _mm256_set1_ps(127.0f));
+    return _mm256_cvtps_epi32(s);
+}
+
+/* 32 int32 levels (in range) to 32 bytes in order. */
+QL_INLINE void store_levels32(int8_t *dst, const __m256i q[4]) {
+    __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)dst, b);
+}
+
+static void quantize_row_q8_0(const float *x, void *dst, int64_t n) {
+    ql_block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / QL_QK; i++, x += QL_QK) {
+        __m256 v[4];
+        for (int j = 0; j < 4; j++) v[j] = _mm256_loadu_ps(x + 8 * j);
+        uint16_t d = ql_f16_round_up(hmax_abs(v, 4) / 127.0f);
+        float id = ql_quant_inv(ql_f16_to_f32(d));
+        b[i].d = d;
+        __m256i q[4];
+        for (int j = 0; j < 4; j++) q[j] = levels8(v[j], id);
+        store_levels32(b[i].qs, q);
+    }
+}
+
+static void quantize_row_q8_k(const float *x, void *dst, int64_t n) {
+    ql_block_q8_k *b = dst;
+    for (int64_t i = 0; i < n / QL_QK_K; i++, x += QL_QK_K) {
+        __m256 v[32];
+        for (int j = 0; j < 32; j++) v[j] = _mm256_loadu_ps(x + 8 * j);
+        float amax = hmax_abs(v, 32);
+        float d = amax / 127.0f;
+        if (!isfinite(d * 127.0f)) d = nextafterf(d, 0.0f); /* amax near FLT_MAX */
+        float id = ql_quant_inv(d);
+        if (id == 0.0f) d = 0.0f; /* scale underflowed: the block is zeros */
+        b[i].d = d;
+        for (int g = 0; g < 8; g++) { /* 32 elements: bsums 2g, 2g+1 */
+            __m256i q[4];
+            for (int j = 0; j < 4; j++) q[j] = levels8(v[4 * g + j], id);
+            store_levels32(b[i].qs + 32 * g, q);
+            b[i].bsums[2 * g] = (int16_t)hsum256(_mm256_add_epi32(q[0], q[1]));
+            b[i].bsums[2 * g + 1] = (int16_t)hsum256(_mm256_add_epi32(q[2], q[3]));
+        }
+    }
+}
+
+void ql_kernels_init_avx2_quant(ql_kernel_table *t) {
+    t->from_float[QL_TYPE_Q8_0] = quantize_row_q8_0;
+    t->from_float[QL_TYPE_Q8_K] = quantize_row_q8_k;
+    t->matmul[QL_TYPE_Q8_0] = matmul_q8_0;
+    t->matmul[QL_TYPE_Q4_0] = matmul_q4_0;
+    t->matmul[QL_TYPE_Q4_1] = matmul_q4_1;
+    t->matmul[QL_TYPE_Q4_K] = matmul_q4_k;
+    t->matmul[QL_TYPE_Q5_K] = matmul_q5_k;
+    t->matmul[QL_TYPE_Q6_K] = matmul_q6_k;
+}

@@ -1,0 +1,510 @@
+/*
+ * simd/avx512_quant.c: AVX-512 (BW + VNNI) matmul kernels for the quantized weight formats
+ * and the Q8_0 / Q8_K activation quantizers.
+ *
+ * Results equal simd/scalar_quant.c bit for bit. The scalar reference computes, for each
+ * output y[t, r], one exact int32 per block (per super-block for the k-quants) and then a
+ * fixed chain of float operations over the blocks, left to right. Here:
+ *
+ *  1. Integer products run 64 bytes at a time: `vpdpbusd` (unsigned x signed bytes) for
+ *     Q8_0 / Q4_0 / Q4_1 against Q8_0 activations, `vpmaddubsw` + `vpdpwssd` (pairs of
+ *     products times the 16-bit sub-block scale) for the k-quants against Q8_K. Signed
+ *     weights are made unsigned by an offset that a per-token correction removes:
+ *       Q8_0:  sum w x = sum (w + 128) x - 128 sum x        (sum x: vpdpbusd with 0x80)
+ *       Q4_0:  sum (q - 8) x = sum q x - 8 sum x
+ *       Q6_K:  sum_j sc_j sum (q - 32) x = sum_j sc_j sum q x - 32 sum_j sc_j bsum_j
+ *     The correction is computed once per token and block and reused by every row.
+ *  2. A tile of 16 (row, token) pairs (16 rows x 1 token for decode, 8 x 2 and 4 x 4 for
+ *     prompts) gives 16 vectors of int32 partial sums; a transposing reduction
+ *     (reduce4 + reduce_halves) turns them into one vector whose lane p holds pair p's
+ *     exact block sum. Integer addition is exact, so the lane equals scalar's int32.
+ *  3. The float chain then runs with one (row, token) pair per lane, performing scalar's
+ *     operations in scalar's order (no FMA: -ffp-contract=off and the pragma below), and
+ *     the f16 scales convert exactly (vcvtph2ps). Hence every lane of every tile shape
+ *     produces scalar's bits: results depend neither on the row split, nor on the
+ *     batching, nor on the ISA.
+ *
+ * Scales of the 16 lanes are gathered (one vpgatherdd per block) with 32-bit offsets;
+ * rows or activation rows longer than 2^26 bytes go to the scalar kernel instead.
+ * Decode (n_tok = 1) streams 16 weight rows at once; prompts decode each weight block once
+ * per tile and use it for 2 or 4 tokens. Row and token tails run a full tile whose extra
+ * lanes repeat the last valid row / token and are not stored.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "quant/formats.h"
+#include "quant_isa.h"
+
+#define QL_INLINE static inline __attribute__((always_inline))
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+enum {
+    PAIRS = 16,                   /* (row, token) pairs per tile: one per float lane */
+    MAX_TOK = 4,                  /* tokens per tile at most */
+    MAX_STRIDE = 1 << 26,         /* row strides the 32-bit gather offsets cover */
+    Q8_0_BYTES = sizeof(ql_block_q8_0),
+    Q8_K_BYTES = sizeof(ql_block_q8_k),
+};
+
+/* ---- exact transposing reduction of 16 int32 vectors ------------------------------------ */
+
+/* Per 128-bit chunk: [a0+a2, b0+b2, a1+a3, b1+b3]. */
+QL_INLINE __m512i fold32(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+}
+
+/* Chunk c of the result: [sum of chunk c of v0, of v1, of v2, of v3]. */
+QL_INLINE __m512i reduce4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
+    __m512i a = fold32(v0, v1), b = fold32(v2, v3);
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+}
+
+/* g[j] = reduce4(v[4j .. 4j+3]). Lane p of *lo: the sum of v_p's 128-bit chunks 0 and 1
+ * (`split`: 0 and 2); of *hi: chunks 2 and 3 (`split`: 1 and 3). */
+QL_INLINE void reduce_halves(const __m512i g[4], int split, __m512i *lo, __m512i *hi) {
+#define EVEN _MM_SHUFFLE(2, 0, 2, 0) /* chunks 0, 2 of a, then of b (literals for -O0) */
+#define ODD _MM_SHUFFLE(3, 1, 3, 1)
+#define LOW _MM_SHUFFLE(1, 0, 1, 0)  /* chunks 0, 1 of a, then of b */
+#define HIGH _MM_SHUFFLE(3, 2, 3, 2)
+    __m512i c0, c1;
+    if (split) {
+        c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(g[0], g[1], LOW), _mm512_shuffle_i32x4(g[0], g[1], HIGH));
+        c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(g[2], g[3], LOW), _mm512_shuffle_i32x4(g[2], g[3], HIGH));
+    } else {
+        c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(g[0], g[1], EVEN), _mm512_shuffle_i32x4(g[0], g[1], ODD));
+        c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(g[2], g[3], EVEN), _mm512_shuffle_i32x4(g[2], g[3], ODD));
+    }
+    /* c: [pairs 0-3 of the low half, of the high half, pairs 4-7 low, high] */
+    *lo = _mm512_shuffle_i32x4(c0, c1, EVEN);
+    *hi = _mm512_shuffle_i32x4(c0, c1, ODD);
+#undef EVEN
+#undef ODD
+#undef LOW
+#undef HIGH
+}
+
+/* ---- tiles -------------------------------------------------------------------------- */
+
+/* Where a tile's lanes read: lane p = r * T + t is row r, token t. Rows / tokens past the
+ * valid ones repeat the last valid one. */
+typedef struct tile {
+    const uint8_t *w[PAIRS];     /* weight row r */
+    const uint8_t *x[MAX_TOK];   /* activation row t */
+    __m512i widx, xidx;          /* byte offset of lane p's row from w[0], x[0] */
+} tile;
+
+QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes,
+                         int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok) {
+    int32_t wi[PAIRS], xi[PAIRS];
+    for (int r = 0; r < R; r++)
+        tl->w[r] = (const uint8_t *)w + (size_t)(r < n_rows ? r : n_rows - 1) * row_bytes;
+    for (int t = 0; t < T; t++)
+        tl->x[t] = (const uint8_t *)x + (size_t)(t < n_tok ? t : n_tok - 1) * x_row_bytes;
+    for (int p = 0; p < PAIRS; p++) {
+        wi[p] = (int32_t)(tl->w[p / T] - tl->w[0]);
+        xi[p] = (int32_t)(tl->x[p % T] - tl->x[0]);
+    }
+    tl->widx = _mm512_loadu_si512(wi);
+    tl->xidx = _mm512_loadu_si512(xi);
+}
+
+/* The f16 at byte `off` of each lane's weight row (off + 4 within the row), as floats;
+ * `high`: the f16 at off + 2 instead. */
+QL_INLINE __m512 gather_w_f16(const tile *tl, size_t off, int high) {
+    __m512i g = _mm512_i32gather_epi32(tl->widx, tl->w[0] + off, 1);
+    if (high) g = _mm512_srli_epi32(g, 16);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+}
+
+/* The f16 (f16: 1) or float (0) at byte `off` of each lane's activation row. */
+QL_INLINE __m512 gather_x_scale(const tile *tl, int T, size_t off, int f16) {
+    if (T == 1) {
+        if (f16) {
+            uint16_t h;
+            memcpy(&h, tl->x[0] + off, 2);
+            return _mm512_set1_ps(_cvtsh_ss(h));
+        }
+        float f;
+        memcpy(&f, tl->x[0] + off, 4);
+        return _mm512_set1_ps(f);
+    }
+    if (!f16) return _mm512_i32gather_ps(tl->xidx, tl->x[0] + off, 1);
+    __m512i g = _mm512_i32gather_epi32(tl->xidx, tl->x[0] + off, 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+}
+
+/* Stores lane r * T + t to y[t * ldy + r] for the valid rows and tokens. */
+QL_INLINE void tile_store(__m512 acc, int R, int T, int64_t n_rows, int64_t n_tok, float *y,
+                          int64_t ldy) {
+    if (T == 1) {
+        _mm512_mask_storeu_ps(y, (__mmask16)((1u << n_rows) - 1u), acc);
+        return;
+    }
+    float out[PAIRS];
+    _mm512_storeu_ps(out, acc);
+    for (int r = 0; r < R && r < n_rows; r++)
+        for (int t = 0; t < T && t < n_tok; t++) y[t * ldy + r] = out[r * T + t];
+}
+
+/* ---- Q8_0, Q4_0, Q4_1 weights x Q8_0 activations: blocks of 32, two per vector --------- */
+
+enum q32_kind { Q8_0, Q4_0, Q4_1 };
+
+QL_INLINE size_t q32_bytes(int kind) {
+    return kind == Q8_0 ? sizeof(ql_block_q8_0)
+                        : kind == Q4_0 ? sizeof(ql_block_q4_0) : sizeof(ql_block_q4_1);
+}
+
+/* The 64 levels of blocks b, b+1 (`one`: block b only, zeros above), as vpdpbusd's
+ * unsigned operand. Q8_0: levels + 128, in element order [b, b+1]. Nibbles: the low
+ * nibbles of both blocks, then the high ones, i.e. 16-element chunks [b 0-15, b+1 0-15,
+ * b 16-31, b+1 16-31] (split order: one load and one shift, no shuffles). */
+QL_INLINE __m512i q32_weights(int kind, const uint8_t *blk, int one) {
+    size_t bs = q32_bytes(kind);
+    if (kind == Q8_0) {
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(blk + 2));
+        __m512i v = _mm512_castsi256_si512(lo);
+        v = one ? _mm512_zextsi256_si512(lo)
+                : _mm512_inserti64x4(v, _mm256_loadu_si256((const __m256i *)(blk + bs + 2)), 1);
+        return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+    }
+    size_t off = kind == Q4_0 ? 2 : 4;
+    __m128i q0 = _mm_loadu_si128((const __m128i *)(blk + off));
+    __m128i q1 = one ? _mm_setzero_si128() : _mm_loadu_si128((const __m128i *)(blk + bs + off));
+    __m256i q = _mm256_set_m128i(q1, q0);
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+    return _mm512_and_si512(v, _mm512_set1_epi8(15));
+}
+
+/* The 64 activations of Q8_0 blocks b, b+1 (`one`: b only) in element order. */
+QL_INLINE __m512i q32_acts(const uint8_t *blk, int one) {
+    __m256i lo = _mm256_loadu_si256((const __m256i *)(blk + 2));
+    if (one) return _mm512_zextsi256_si512(lo);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo),
+                              _mm256_loadu_si256((const __m256i *)(blk + Q8_0_BYTES + 2)), 1);
+}
+
+/* Sum of the int32 lanes of a 256-bit vector. */
+QL_INLINE int32_t hsum256(__m256i v) {
+    __m128i a = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    a = _mm_add_epi32(a, _mm_shuffle_epi32(a, _MM_SHUFFLE(1, 0, 3, 2)));
+    a = _mm_add_epi32(a, _mm_shuffle_epi32(a, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(a);
+}
+
+/* One step of blocks b, b+1 (`one`: b only) for all 16 pairs of the tile. */
+QL_INLINE __m512 q32_step(int kind, int R, int T, const tile *tl, int64_t b, int one,
+                          __m512 acc) {
+    const size_t bs = q32_bytes(kind);
+    const __m512i zero = _mm512_setzero_si512();
+    __m512i xv[MAX_TOK], corr[MAX_TOK];
+    float xsum[2][PAIRS];
+    for (int t = 0; t < T; t++) {
+        __m512i raw = q32_acts(tl->x[t] + (size_t)b * Q8_0_BYTES, one);
+        /* the nibble kernels' chunk order: [b 0-15, b+1 0-15, b 16-31, b+1 16-31] */
+        xv[t] = kind == Q8_0 ? raw : _mm512_shuffle_i64x2(raw, raw, _MM_SHUFFLE(3, 1, 2, 0));
+        if (kind == Q4_1) {
+            __m512i s = _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(1), raw);
+            float s0 = (float)hsum256(_mm512_castsi512_si256(s));
+            float s1 = (float)hsum256(_mm512_extracti64x4_epi64(s, 1));
+            for (int p = t; p < PAIRS; p += T) xsum[0][p] = s0, xsum[1][p] = s1;
+            corr[t] = zero;
+        } else {
+            char off = kind == Q8_0 ? (char)0x80 : 8;
+            corr[t] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(off), xv[t]));
+        }
+    }
+    __m512i v[PAIRS], g[4];
+    for (int r = 0; r < R; r++) {
+        __m512i wv = q32_weights(kind, tl->w[r] + (size_t)b * bs, one);
+        for (int t = 0; t < T; t++) v[r * T + t] = _mm512_dpbusd_epi32(corr[t], wv, xv[t]);
+        if ((r + 1) * T % 4 == 0) {
+            int j = (r + 1) * T / 4 - 1;
+            g[j] = reduce4(v[4 * j], v[4 * j + 1], v[4 * j + 2], v[4 * j + 3]);
+        }
+    }
+    __m512i s[2];
+    reduce_halves(g, kind != Q8_0, &s[0], &s[1]);
+    for (int h = 0; h < 2 - one; h++) {
+        size_t wo = (size_t)(b + h) * bs, xo = (size_t)(b + h) * Q8_0_BYTES;
+        __m512 dw = gather_w_f16(tl, wo, 0), dx = gather_x_scale(tl, T, xo, 1);
+        __m512 term = _mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(s[h]));
+        if (kind == Q4_1) {
+            __m512 m = gather_w_f16(tl, wo, 1);
+            term = _mm512_add_ps(term, _mm512_mul_ps(_mm512_mul_ps(m, dx), _mm512_loadu_ps(xsum[h])));
+        }
+        acc = _mm512_add_ps(acc, term);
+    }
+    return acc;
+}
+
+QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
+                        int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok,
+                        int64_t nb, float *y, int64_t ldy) {
+    tile tl;
+    tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
+    __m512 acc = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) acc = q32_step(kind, R, T, &tl, b, 0, acc);
+    if (b < nb) acc = q32_step(kind, R, T, &tl, b, 1, acc);
+    tile_store(acc, R, T, n_rows, n_tok, y, ldy);
+}
+
+/* ---- Q4_K, Q5_K, Q6_K weights x Q8_K activations: super-blocks of 256 ------------------ */
+
+enum k_kind { Q4_K, Q5_K, Q6_K };
+
+QL_INLINE size_t k_bytes(int kind) {
+    return kind == Q4_K ? sizeof(ql_block_q4_k)
+                        : kind == Q5_K ? sizeof(ql_block_q5_k) : sizeof(ql_block_q6_k);
+}
+
+/* i / 8 for int16 lane i. */
+static const int16_t k_q6_lane_sub[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+
+/* A weight super-block's per-row state: 16-bit scales and the min / bias weights. */
+typedef struct k_row {
+    __m512i sc16;  /* int16 lanes 0..7 (Q4_K/Q5_K: sc[j]) or 0..15 (Q6_K: scales[j]) */
+    __m256i mw;    /* Q4_K/Q5_K: mn[j] as int32 lanes; Q6_K: scales[j] as int16 lanes */
+    __m512i qh;    /* Q5_K: qh[32] in both halves */
+} k_row;
+
+QL_INLINE k_row k_row_load(int kind, const uint8_t *blk) {
+    k_row s;
+    if (kind == Q6_K) {
+        __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+        s.sc16 = _mm512_castsi256_si512(sc);
+        s.mw = sc;
+        s.qh = _mm512_setzero_si512();
+        return s;
+    }
+    /* 6-bit codes (quant/formats.h): sc[0..3] = p[0..3] & 63, mn[0..3] = p[4..7] & 63,
+     * sc[4..7] = p[8..11] & 15 | (p[0..3] >> 6) << 4, mn[4..7] = p[8..11] >> 4 |
+     * (p[4..7] >> 6) << 4; bytewise in 32-bit words. */
+    uint32_t a[3];
+    memcpy(a, blk + 4, sizeof a);
+    uint32_t sc_hi = (a[2] & 0x0f0f0f0fu) | ((a[0] >> 6) & 0x03030303u) << 4;
+    uint32_t mn_hi = ((a[2] >> 4) & 0x0f0f0f0fu) | ((a[1] >> 6) & 0x03030303u) << 4;
+    uint64_t sc = (a[0] & 0x3f3f3f3fu) | (uint64_t)sc_hi << 32;
+    uint64_t mn = (a[1] & 0x3f3f3f3fu) | (uint64_t)mn_hi << 32;
+    s.sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+    s.mw = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn));
+    s.qh = kind == Q5_K ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16)))
+                        : _mm512_setzero_si512();
+    return s;
+}
+
+/* Levels 64c .. 64c+63 of a super-block (unsigned) and their sub-block scales as int16
+ * per byte pair. */
+QL_INLINE __m512i k_weights(int kind, const uint8_t *blk, const k_row *s, int c, __m512i *scale) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    if (kind == Q6_K) {
+        /* chunk c = 2h + u: half h (ql + 64h, qh + 32h); u = 0: low nibbles and qh bits
+         * 0-1 / 2-3, u = 1: high nibbles and bits 4-5 / 6-7 (quant/formats.h). */
+        int h = c >> 1, u = c & 1;
+        __m512i a = _mm512_loadu_si512(blk + 64 * h);
+        __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h)));
+        __m512i lo_hi = _mm512_inserti64x4(_mm512_set1_epi16(u ? 0 : 4), _mm256_set1_epi16(2), 1);
+        __m512i hb = u ? _mm512_srlv_epi16(q, lo_hi) : _mm512_sllv_epi16(q, lo_hi);
+        __m512i lv = u ? _mm512_srli_epi16(a, 4) : a;
+        /* int16 lane i (elements 2i, 2i+1 of the chunk) uses scale 4c + i / 8 */
+        *scale = _mm512_permutexvar_epi16(
+            _mm512_add_epi16(_mm512_set1_epi16((short)(4 * c)), _mm512_loadu_si512(k_q6_lane_sub)),
+            s->sc16);
+        return _mm512_or_si512(_mm512_and_si512(lv, m4),
+                               _mm512_and_si512(hb, _mm512_set1_epi8(0x30)));
+    }
+    size_t qs = kind == Q4_K ? 16 : 48;
+    __m512i q = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + qs + 32 * c)));
+    q = _mm512_and_si512(_mm512_mask_blend_epi64(0xF0, q, _mm512_srli_epi16(q, 4)), m4);
+    if (kind == Q5_K) {
+        __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * c))),
+                                         _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
+        q = _mm512_mask_add_epi8(q, _mm512_test_epi8_mask(s->qh, sel), q, _mm512_set1_epi8(16));
+    }
+    *scale = _mm512_permutexvar_epi16(
+        _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)), _mm256_set1_epi16((short)(2 * c + 1)), 1),
+        s->sc16);
+    return q;
+}
+
+/* One super-block for all 16 pairs of the tile. */
+QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m512 acc) {
+    const size_t bs = k_bytes(kind);
+    const size_t xo = (size_t)b * Q8_K_BYTES;
+    __m256i bsum[MAX_TOK];
+    for (int t = 0; t < T; t++) {
+        __m256i bs16 = _mm256_loadu_si256((const __m256i *)(tl->x[t] + xo + offsetof(ql_block_q8_k, bsums)));
+        /* Q4_K/Q5_K: sums of the 8 sub-blocks of 32 as int32; Q6_K: the 16 sums of 16 */
+        bsum[t] = kind == Q6_K ? bs16 : _mm256_madd_epi16(bs16, _mm256_set1_epi16(1));
+    }
+    __m512i v[PAIRS], g[4];
+    for (int r = 0; r < R; r++) {
+        const uint8_t *blk = tl->w[r] + (size_t)b * bs;
+        k_row s = k_row_load(kind, blk);
+        __m512i ai[MAX_TOK];
+        for (int t = 0; t < T; t++) ai[t] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            __m512i scale, wv = k_weights(kind, blk, &s, c, &scale);
+            for (int t = 0; t < T; t++) {
+                __m512i xq = _mm512_loadu_si512(tl->x[t] + xo + 4 + 64 * c);
+                ai[t] = _mm512_dpwssd_epi32(ai[t], _mm512_maddubs_epi16(wv, xq), scale);
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            /* [scaled level products folded to 8 lanes | min or bias products] */
+            __m256i f = _mm256_add_epi32(_mm512_castsi512_si256(ai[t]), _mm512_extracti64x4_epi64(ai[t], 1));
+            __m256i m = _mm256_madd_epi16(s.mw, bsum[t]);
+            v[r * T + t] = _mm512_inserti64x4(_mm512_castsi256_si512(f), m, 1);
+        }
+        if ((r + 1) * T % 4 == 0) {
+            int j = (r + 1) * T / 4 - 1;
+            g[j] = reduce4(v[4 * j], v[4 * j + 1], v[4 * j + 2], v[4 * j + 3]);
+        }
+    }
+    __m512i isum, msum;
+    reduce_halves(g, 0, &isum, &msum);
+    __m512 dx = gather_x_scale(tl, T, xo, 0);
+    if (kind == Q6_K) {
+        __m512 d = gather_w_f16(tl, (size_t)b * bs + 206, 1); /* d at 208: 4 bytes from 206 */
+        __m512i total = _mm512_sub_epi32(isum, _mm512_slli_epi32(msum, 5));
+        return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(dx, d), _mm512_cvtepi32_ps(total)));
+    }
+    __m512 d = gather_w_f16(tl, (size_t)b * bs, 0), dmin = gather_w_f16(tl, (size_t)b * bs, 1);
+    __m512 inner = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)),
+                                 _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(msum)));
+    return _mm512_add_ps(acc, _mm512_mul_ps(dx, inner));
+}
+
+QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, int64_t n_rows,
+                      const void *x, size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y,
+                      int64_t ldy) {
+    tile tl;
+    tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) acc = k_step(kind, R, T, &tl, b, acc);
+    tile_store(acc, R, T, n_rows, n_tok, y, ldy);
+}
+
+/* ---- matmul entries: tiles over rows and tokens ------------------------------------------ */
+
+typedef void (*tile_fn)(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
+                        size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy);
+
+typedef struct tiles {
+    uint32_t type;
+    int block;                       /* elements per block */
+    tile_fn t16x1, t8x2, t4x4;       /* rows x tokens */
+} tiles;
+
+/* Decode: 16 rows per tile. Prompts: rows outer (a tile's weight rows stay in cache while
+ * every token group passes), tokens inner. */
+static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t k,
+                      const void *x, size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,
+                      int64_t r0, int64_t r1) {
+    if (row_bytes > MAX_STRIDE || x_row_bytes > MAX_STRIDE) {
+        ql_kernels_scalar()->matmul[ts->type](w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1);
+        return;
+    }
+    int64_t nb = k / ts->block;
+    const char *wc = w, *xc = x;
+    if (n_tok == 1 || n_tok == 2) {
+        int64_t R = n_tok == 1 ? 16 : 8;
+        tile_fn fn = n_tok == 1 ? ts->t16x1 : ts->t8x2;
+        for (int64_t r = r0; r < r1; r += R)
+            fn(wc + (size_t)r * row_bytes, row_bytes, r1 - r < R ? r1 - r : R, x, x_row_bytes,
+               n_tok, nb, y + r, ldy);
+        return;
+    }
+    for (int64_t r = r0; r < r1; r += 4)
+        for (int64_t t = 0; t < n_tok; t += 4)
+            ts->t4x4(wc + (size_t)r * row_bytes, row_bytes, r1 - r < 4 ? r1 - r : 4,
+                     xc + (size_t)t * x_row_bytes, x_row_bytes, n_tok - t < 4 ? n_tok - t : 4,
+                     nb, y + t * ldy + r, ldy);
+}
+
+#define QL_TILE(name, impl, kind, R, T)                                                    \
+    static void name(const void *w, size_t row_bytes, int64_t n_rows, const void *x,       \
+                     size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy) { \
+        impl(kind, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok, nb, y, ldy);         \
+    }
+
+#define QL_MATMUL(fmt, impl, kind, type, block)                                            \
+    QL_TILE(fmt##_16x1, impl, kind, 16, 1)                                                 \
+    QL_TILE(fmt##_8x2, impl, kind, 8, 2)                                                   \
+    QL_TILE(fmt##_4x4, impl, kind, 4, 4)                                                   \
+    static void matmul_##fmt(const void *w, size_t row_bytes, int64_t k, const void *x,    \
+                             size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,     \
+                             int64_t r0, int64_t r1) {                                     \
+        static const tiles ts = {type, block, fmt##_16x1, fmt##_8x2, fmt##_4x4};           \
+        run_tiles(&ts, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1);            \
+    }
+
+QL_MATMUL(q8_0, q32_tile, Q8_0, QL_TYPE_Q8_0, QL_QK)
+QL_MATMUL(q4_0, q32_tile, Q4_0, QL_TYPE_Q4_0, QL_QK)
+QL_MATMUL(q4_1, q32_tile, Q4_1, QL_TYPE_Q4_1, QL_QK)
+QL_MATMUL(q4_k, k_tile, Q4_K, QL_TYPE_Q4_K, QL_QK_K)
+QL_MATMUL(q5_k, k_tile, Q5_K, QL_TYPE_Q5_K, QL_QK_K)
+QL_MATMUL(q6_k, k_tile, Q6_K, QL_TYPE_Q6_K, QL_QK_K)
+
+/* ---- activation quantizers: the bytes of quant/q8_0.c and quant/k_quants.c ------------- */
+
+/* Levels of 16 values: round-to-nearest-even of clamp(v * id, -127, 127), as scalar's
+ * ql_quant_round (clamp, then lrintf in the default rounding mode). */
+QL_INLINE __m512i levels16(__m512 v, float id) {
+    __m512 s = _mm512_mul_ps(v, _mm512_set1_ps(id));
+    s = _mm512_min_ps(_mm512_max_ps(s, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+    return _mm512_cvtps_epi32(s);
+}
+
+static void quantize_row_q8_0(const float *x, void *dst, int64_t n) {
+    ql_block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / QL_QK; i++, x += QL_QK) {
+        __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        uint16_t d = ql_f16_round_up(amax / 127.0f);
+        float id = ql_quant_inv(ql_f16_to_f32(d));
+        b[i].d = d;
+        _mm_storeu_si128((__m128i *)b[i].qs, _mm512_cvtepi32_epi8(levels16(v0, id)));
+        _mm_storeu_si128((__m128i *)(b[i].qs + 16), _mm512_cvtepi32_epi8(levels16(v1, id)));
+    }
+}
+
+static void quantize_row_q8_k(const float *x, void *dst, int64_t n) {
+    ql_block_q8_k *b = dst;
+    for (int64_t i = 0; i < n / QL_QK_K; i++, x += QL_QK_K) {
+        __m512 m = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * g)));
+        float amax = _mm512_reduce_max_ps(m);
+        float d = amax / 127.0f;
+        if (!isfinite(d * 127.0f)) d = nextafterf(d, 0.0f); /* amax near FLT_MAX */
+        float id = ql_quant_inv(d);
+        if (id == 0.0f) d = 0.0f; /* scale underflowed: the block is zeros */
+        b[i].d = d;
+        for (int g = 0; g < 16; g++) {
+            __m512i q = levels16(_mm512_loadu_ps(x + 16 * g), id);
+            _mm_storeu_si128((__m128i *)(b[i].qs + 16 * g), _mm512_cvtepi32_epi8(q));
+            b[i].bsums[g] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+    }
+}
+
+void ql_kernels_init_avx512_quant(ql_kernel_table *t) {
+    t->from_float[QL_TYPE_Q8_0] = quantize_row_q8_0;
+    t->from_float[QL_TYPE_Q8_K] = quantize_row_q8_k;
+    t->matmul[QL_TYPE_Q8_0] = matmul_q8_0;
+    t->matmul[QL_TYPE_Q4_0] = matmul_q4_0;
+    t->matmul[QL_TYPE_Q4_1] = matmul_q4_1;
+    t->matmul[QL_TYPE_Q4_K] = matmul_q4_k;
+    t->matmul[QL_TYPE_Q5_K] = matmul_q5_k;
+    t->matmul[QL_TYPE_Q6_K] = matmul_q6_k;
+}

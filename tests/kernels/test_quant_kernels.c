@@ -1,0 +1,298 @@
+/*
+ * tests/kernels/test_quant_kernels.c: the quantized matmul and activation-quantizer
+ * entries of every level this CPU and build have (avx2, avx512: simd/<isa>_quant.c)
+ * against the scalar reference (simd/scalar_quant.c) and a double-precision reference.
+ * With QLOOP_ISA=<level> the table in use must be that level; a level this CPU lacks
+ * exits 77 (ctest: skipped).
+ *
+ * Tolerances:
+ *   matmul vs scalar       bit-identical: the vector kernels compute scalar's exact int32
+ *                          per block and then scalar's float operations in scalar's order
+ *   matmul vs double       |got - ref| <= (n_blocks + 4) 2^-23 mag, mag = the sum over
+ *                          elements of |d sc q x| + |dmin mn x| (the float chain of n_blocks
+ *                          terms of a few roundings each); ref from the dequantized blocks
+ *   splits and batches     bit-identical to the one-call result
+ *   from_float             byte-identical to scalar, incl. exact .5 ties (to even), tiny
+ *                          (underflowing) and huge (near FLT_MAX) blocks
+ * Inputs are seeded random, never all zeros.
+ */
+#include <float.h>
+#include <stdint.h>
+
+#include "quant/formats.h"
+#include "quant/types.h"
+#include "simd/dispatch.h"
+#include "simd/kernels.h"
+#include "test.h"
+
+static uint64_t g_rng = 0x2545f4914f6cdd1dull;
+
+static double urand(void) { /* uniform in [-1, 1) */
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (double)(g_rng >> 11) * 0x1p-52 - 1.0;
+}
+
+/* Random floats whose blocks of 32 have varied ranges (scale 2^-6 .. 2^5). */
+static void fill(float *x, int64_t n) {
+    double s = 1.0;
+    for (int64_t i = 0; i < n; i++) {
+        if (i % 32 == 0) s = ldexp(1.0, (int)(urand() * 6.0) - 1);
+        x[i] = (float)(urand() * s);
+    }
+}
+
+static const ql_kernel_table *g_kt, *g_ks; /* level under test, scalar */
+
+typedef struct wfmt {
+    uint32_t type;
+    int block;
+    void (*quantize)(const float *x, void *dst, int64_t n);
+} wfmt;
+
+static const wfmt k_wfmts[] = {
+    {QL_TYPE_Q8_0, 32, ql_quantize_row_q8_0}, {QL_TYPE_Q4_0, 32, ql_quantize_row_q4_0},
+    {QL_TYPE_Q4_1, 32, ql_quantize_row_q4_1}, {QL_TYPE_Q4_K, 256, ql_quantize_row_q4_k},
+    {QL_TYPE_Q5_K, 256, ql_quantize_row_q5_k}, {QL_TYPE_Q6_K, 256, ql_quantize_row_q6_k},
+};
+enum { N_WFMTS = sizeof k_wfmts / sizeof k_wfmts[0] };
+
+static size_t row_bytes_of(uint32_t type, int64_t k) {
+    uint64_t b = 0;
+    CHECK(ql_type_row_bytes(type, (uint64_t)k, &b));
+    return (size_t)b;
+}
+
+/* A quantized problem: rows x k weights, n_tok activation rows in the act format. */
+typedef struct problem {
+    const wfmt *f;
+    int64_t rows, k, n_tok;
+    size_t rb, xb;
+    unsigned char *w, *x;
+} problem;
+
+static problem problem_make(const wfmt *f, int64_t rows, int64_t k, int64_t n_tok) {
+    problem p = {f, rows, k, n_tok, row_bytes_of(f->type, k), 0, NULL, NULL};
+    uint32_t act = g_ks->act_type[f->type];
+    p.xb = row_bytes_of(act, k);
+    p.w = malloc(p.rb * (size_t)rows);
+    p.x = malloc(p.xb * (size_t)n_tok);
+    float *tmp = malloc((size_t)k * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        fill(tmp, k);
+        f->quantize(tmp, p.w + (size_t)r * p.rb, k);
+    }
+    for (int64_t t = 0; t < n_tok; t++) {
+        fill(tmp, k);
+        g_ks->from_float[act](tmp, p.x + (size_t)t * p.xb, k);
+    }
+    free(tmp);
+    return p;
+}
+
+static void problem_free(problem *p) {
+    free(p->w);
+    free(p->x);
+}
+
+/* Double reference of y[t, r] and its magnitude (see the header). */
+static void reference(const problem *p, int64_t r, int64_t t, double *ref, double *mag) {
+    int64_t k = p->k;
+    float *wf = malloc((size_t)k * sizeof(float)), *xf = malloc((size_t)k * sizeof(float));
+    const unsigned char *wr = p->w + (size_t)r * p->rb, *xr = p->x + (size_t)t * p->xb;
+    g_ks->to_float[p->f->type](wr, wf, k);
+    g_ks->to_float[g_ks->act_type[p->f->type]](xr, xf, k);
+    double s = 0.0, m = 0.0;
+    for (int64_t i = 0; i < k; i++) {
+        s += (double)wf[i] * xf[i];
+        m += fabs((double)wf[i] * xf[i]);
+    }
+    if (p->f->type == QL_TYPE_Q4_K || p->f->type == QL_TYPE_Q5_K) {
+        /* the min term is subtracted in float: count |d sc q x| and |dmin mn x| apart */
+        m = 0.0;
+        size_t bs = p->f->type == QL_TYPE_Q4_K ? sizeof(ql_block_q4_k) : sizeof(ql_block_q5_k);
+        for (int64_t b = 0; b < k / 256; b++) {
+            const unsigned char *blk = wr + (size_t)b * bs;
+            uint8_t q[256], sc[8], mn[8];
+            uint16_t d, dmin;
+            memcpy(&d, blk, 2);
+            memcpy(&dmin, blk + 2, 2);
+            if (p->f->type == QL_TYPE_Q4_K) ql_q4_k_levels((const ql_block_q4_k *)blk, q);
+            else ql_q5_k_levels((const ql_block_q5_k *)blk, q);
+            ql_k_scales_unpack(blk + 4, sc, mn);
+            for (int i = 0; i < 256; i++)
+                m += (fabs(ql_f16_to_f32(d)) * sc[i / 32] * q[i] + fabs(ql_f16_to_f32(dmin)) * mn[i / 32]) *
+                     fabs((double)xf[b * 256 + i]);
+        }
+    }
+    free(wf);
+    free(xf);
+    *ref = s;
+    *mag = m;
+}
+
+static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+static const int64_t k_rows[] = {1, 3, 13, 37};
+
+/* Every type x k x rows x n_tok: equal to scalar bit for bit, close to the double reference. */
+static void test_quant_matmul_equals_scalar_and_matches_double_reference(void) {
+    const int64_t ks32[] = {32, 64, 96, 256, 512, 4096};
+    const int64_t ksk[] = {256, 512, 4096, 256 * 17};
+    for (int fi = 0; fi < N_WFMTS; fi++) {
+        const wfmt *f = &k_wfmts[fi];
+        CHECK_MSG(g_kt->matmul[f->type] != NULL, "%s: no matmul for type %u", g_kt->isa, f->type);
+        if (!g_kt->matmul[f->type]) continue;
+        CHECK_EQ_INT(g_kt->act_type[f->type], g_ks->act_type[f->type]);
+        const int64_t *ks = f->block == 32 ? ks32 : ksk;
+        int nk = f->block == 32 ? 6 : 4;
+        for (int ki = 0; ki < nk; ki++) {
+            for (int ri = 0; ri < 4; ri++) {
+                int64_t k = ks[ki], rows = k_rows[ri], n_max = 7;
+                problem p = problem_make(f, rows, k, n_max);
+                float *y = malloc((size_t)(rows * n_max) * sizeof(float));
+                float *ys = malloc((size_t)(rows * n_max) * sizeof(float));
+                for (int64_t n_tok = 1; n_tok <= n_max; n_tok++) {
+                    g_kt->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, rows);
+                    g_ks->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, ys, rows, 0, rows);
+                    int bad = 0;
+                    for (int64_t i = 0; i < rows * n_tok && bad < 3; i++) {
+                        if (same_bits(y[i], ys[i])) continue;
+                        bad++;
+                        CHECK_MSG(0, "%s type %u k %lld rows %lld n_tok %lld: y[%lld] %.9g, scalar %.9g",
+                                  g_kt->isa, f->type, (long long)k, (long long)rows, (long long)n_tok,
+                                  (long long)i, y[i], ys[i]);
+                    }
+                }
+                /* double reference, on the 7-token result */
+                double nblk = (double)(k / f->block);
+                for (int64_t t = 0; t < n_max; t++)
+                    for (int64_t r = 0; r < rows; r++) {
+                        double ref, mag;
+                        reference(&p, r, t, &ref, &mag);
+                        double tol = (nblk + 4.0) * 0x1p-23 * mag + 1e-30;
+                        CHECK_MSG(fabs(y[t * rows + r] - ref) <= tol,
+                                  "%s type %u k %lld: y[%lld,%lld] %.9g ref %.9g tol %.3g", g_kt->isa,
+                                  f->type, (long long)k, (long long)t, (long long)r, y[t * rows + r],
+                                  ref, tol);
+                    }
+                free(y);
+                free(ys);
+                problem_free(&p);
+            }
+        }
+    }
+}
+
+/* Row splits (at odd rows, and in multiples of 16 as forward.c does), token-by-token calls
+ * and an offset ldy all give the one-call bits. */
+static void test_quant_matmul_is_bit_identical_across_splits_and_batches(void) {
+    for (int fi = 0; fi < N_WFMTS; fi++) {
+        const wfmt *f = &k_wfmts[fi];
+        if (!g_kt->matmul[f->type]) continue;
+        int64_t k = f->block == 32 ? 96 : 512, rows = 37;
+        for (int64_t n_tok = 1; n_tok <= 7; n_tok++) {
+            problem p = problem_make(f, rows, k, n_tok);
+            size_t ybytes = (size_t)(rows * n_tok) * sizeof(float);
+            float *all = malloc(ybytes), *y = malloc(ybytes);
+            ql_matmul_fn mm = g_kt->matmul[f->type];
+            mm(p.w, p.rb, k, p.x, p.xb, n_tok, all, rows, 0, rows);
+            const int64_t splits[] = {1, 3, 7, 13, 16, 29, 32};
+            for (size_t s = 0; s < sizeof splits / sizeof splits[0]; s++) {
+                memset(y, 0xff, ybytes);
+                mm(p.w, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, splits[s]);
+                mm(p.w, p.rb, k, p.x, p.xb, n_tok, y, rows, splits[s], rows);
+                CHECK_MSG(memcmp(y, all, ybytes) == 0, "%s type %u n_tok %lld: split at %lld differs",
+                          g_kt->isa, f->type, (long long)n_tok, (long long)splits[s]);
+            }
+            memset(y, 0xff, ybytes);
+            for (int64_t t = 0; t < n_tok; t++)
+                mm(p.w, p.rb, k, p.x + (size_t)t * p.xb, p.xb, 1, y + t * rows, rows, 0, rows);
+            CHECK_MSG(memcmp(y, all, ybytes) == 0, "%s type %u n_tok %lld: token-by-token differs",
+                      g_kt->isa, f->type, (long long)n_tok);
+            if (n_tok >= 3) { /* batches of 2 then the rest */
+                memset(y, 0xff, ybytes);
+                mm(p.w, p.rb, k, p.x, p.xb, 2, y, rows, 0, rows);
+                mm(p.w, p.rb, k, p.x + 2 * p.xb, p.xb, n_tok - 2, y + 2 * rows, rows, 0, rows);
+                CHECK_MSG(memcmp(y, all, ybytes) == 0, "%s type %u n_tok %lld: batches 2 + rest differ",
+                          g_kt->isa, f->type, (long long)n_tok);
+            }
+            free(all);
+            free(y);
+            problem_free(&p);
+        }
+    }
+}
+
+/* Activation quantizers: the scalar bytes on random blocks, exact ties, tiny and huge. */
+static void test_from_float_bytes_equal_scalar(void) {
+    const uint32_t acts[] = {QL_TYPE_Q8_0, QL_TYPE_Q8_K};
+    const int64_t n = 256 * 9;
+    float *x = malloc(n * sizeof(float));
+    for (int ai = 0; ai < 2; ai++) {
+        uint32_t act = acts[ai];
+        CHECK_MSG(g_kt->from_float[act] != NULL, "%s: no from_float for %u", g_kt->isa, act);
+        if (!g_kt->from_float[act]) continue;
+        size_t xb = row_bytes_of(act, n);
+        unsigned char *a = malloc(xb), *b = malloc(xb);
+        for (int rep = 0; rep < 50; rep++) {
+            fill(x, n);
+            /* super-block 1: amax 127 gives d = 1 (both formats): .5 ties in every element */
+            for (int i = 256; i < 512; i++) x[i] = (float)((int)(urand() * 126.0)) + (urand() < 0 ? -0.5f : 0.5f);
+            x[256 + 37] = 127.0f;
+            x[256 + 100] = -127.0f;
+            /* super-block 2: amax 254 gives d = 2: ties at odd integers */
+            for (int i = 512; i < 768; i++) x[i] = (float)(2 * (int)(urand() * 126.0) + 1);
+            x[512 + 5] = -254.0f;
+            /* super-block 3: subnormal (the scale underflows), 4: near FLT_MAX */
+            for (int i = 768; i < 1024; i++) x[i] = (float)(urand() * 1e-40);
+            for (int i = 1024; i < 1280; i++) x[i] = (float)(urand() * (double)FLT_MAX);
+            x[1024] = FLT_MAX;
+            /* super-block 5: small random values */
+            for (int i = 1280; i < 1536; i++) x[i] = (float)(urand() * 3.0);
+            memset(a, 0, xb);
+            memset(b, 0xaa, xb);
+            g_kt->from_float[act](x, a, n);
+            g_ks->from_float[act](x, b, n);
+            if (memcmp(a, b, xb) != 0) {
+                size_t i = 0;
+                while (a[i] == b[i]) i++;
+                CHECK_MSG(0, "%s from_float[%u] rep %d: byte %zu differs (%d vs %d)", g_kt->isa, act,
+                          rep, i, a[i], b[i]);
+                break;
+            }
+        }
+        free(a);
+        free(b);
+    }
+    free(x);
+}
+
+int main(void) {
+    ql_error err = {0};
+    if (ql_kernels_check(&err) != QL_OK) {
+        printf("quant kernels: skipped: %s\n", err.message);
+        return 77;
+    }
+    const char *forced = getenv("QLOOP_ISA");
+    if (forced && *forced)
+        CHECK_MSG(strcmp(ql_kernels()->isa, forced) == 0, "QLOOP_ISA=%s gave %s", forced, ql_kernels()->isa);
+    printf("quant kernels: isa in use %s\n", ql_kernels()->isa);
+    g_ks = ql_kernels_scalar();
+    const char *levels[] = {"scalar", "avx2", "avx512", "neon"};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+        g_kt = ql_kernels_for(levels[i]);
+        if (!g_kt) {
+            printf("quant kernels: %s not available here\n", levels[i]);
+            continue;
+        }
+        /* with QLOOP_ISA set, check only the level in use (the full set runs unforced) */
+        if (forced && *forced && strcmp(levels[i], forced) != 0) continue;
+        printf("quant kernels: checking %s\n", g_kt->isa);
+        RUN(test_quant_matmul_equals_scalar_and_matches_double_reference);
+        RUN(test_quant_matmul_is_bit_identical_across_splits_and_batches);
+        RUN(test_from_float_bytes_equal_scalar);
+    }
+    return TEST_REPORT();
+}
