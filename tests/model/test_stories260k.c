@@ -25,6 +25,13 @@ static const char k_reference_text[] =
 
 enum { N_PROMPT = 5, N_GEN = 64 };
 
+/* Prefix for CLI invocations, e.g. "qemu-aarch64 -cpu max" when a cross-built qloop runs
+ * under an emulator without binfmt_misc (.ci/neon.sh); empty when unset. */
+static const char *cli_emulator(void) {
+    const char *e = getenv("QLOOP_TEST_EMULATOR");
+    return e ? e : "";
+}
+
 static ql_model *g_model;
 
 static int32_t argmax(const float *x, int32_t n) {
@@ -150,8 +157,8 @@ static void test_cli_run_streams_reference_text(void) {
     char cmd[2048], model[1024];
     ql_test_shared(model, sizeof model, "models/stories260K.gguf");
     for (int t = 1; t <= 2; t++) {
-        snprintf(cmd, sizeof cmd, "'%s' run -m '%s' -p 'Once upon a time' -n 64 --temp 0 -t %d 2>/dev/null",
-                 QL_CLI_PATH, model, t);
+        snprintf(cmd, sizeof cmd, "%s '%s' run -m '%s' -p 'Once upon a time' -n 64 --temp 0 -t %d 2>/dev/null",
+                 cli_emulator(), QL_CLI_PATH, model, t);
         FILE *f = popen(cmd, "r");
         CHECK(f != NULL);
         if (!f) return;
@@ -172,8 +179,8 @@ static float *cli_logits(const char *extra, size_t *n_floats) {
     char cmd[2048], model[1024], out[256];
     ql_test_shared(model, sizeof model, "models/stories260K.gguf");
     snprintf(out, sizeof out, "logits_%d.f32", (int)strlen(extra));
-    snprintf(cmd, sizeof cmd, "'%s' logits -m '%s' --ids 1,403,407,261,378,432,383,286 --out %s %s",
-             QL_CLI_PATH, model, out, extra);
+    snprintf(cmd, sizeof cmd, "%s '%s' logits -m '%s' --ids 1,403,407,261,378,432,383,286 --out %s %s",
+             cli_emulator(), QL_CLI_PATH, model, out, extra);
     CHECK_EQ_INT(system(cmd), 0);
     size_t len = 0;
     float *v = (float *)ql_test_read_file(out, &len);
