@@ -11,5 +11,8 @@ int ql_cmd_quantize(int argc, char **argv);
 int ql_cmd_verify(int argc, char **argv);
 int ql_cmd_bench(int argc, char **argv);
 int ql_cmd_convert(int argc, char **argv);
+int ql_cmd_imatrix(int argc, char **argv);
+int ql_cmd_perplexity(int argc, char **argv);
+int ql_cmd_synth(int argc, char **argv);
 
 #endif

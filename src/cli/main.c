@@ -20,6 +20,9 @@ static const command k_commands[] = {
     {"verify", ql_cmd_verify, "check a GGUF file's per-tensor checksums"},
     {"bench", ql_cmd_bench, "prompt and generation tokens/s with the memory-bandwidth roofline"},
     {"convert", ql_cmd_convert, "write a Hugging Face model folder as GGUF (f32, f16, bf16)"},
+    {"imatrix", ql_cmd_imatrix, "collect an importance matrix from calibration text"},
+    {"perplexity", ql_cmd_perplexity, "perplexity of a text; KL divergence against a base model"},
+    {"synth", ql_cmd_synth, "write a synthetic model with a real model's shapes (benchmarks)"},
 };
 
 static void usage(FILE *f) {
