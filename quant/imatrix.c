@@ -89,4 +89,18 @@ const float *ql_imatrix_get(const ql_imatrix *m, const char *name, int64_t k) {
     return NULL;
 }
 
+const float *ql_imatrix_get_expert(const ql_imatrix *m, const char *name, int64_t k,
+                                   int64_t n_expert, int64_t expert) {
+    if (k <= 0 || expert < 0 || expert >= n_expert) return NULL;
+    for (int i = 0; m && i < m->n; i++) {
+        const entry *e = &m->e[i];
+        if (strcmp(e->name, name) != 0) continue;
+        if (e->n == k) return e->v; /* one vector shared by all experts */
+        if (e->n % k != 0) return NULL;
+        int64_t m_exp = e->n / k;
+        return expert < m_exp && m_exp <= n_expert ? e->v + expert * k : NULL;
+    }
+    return NULL;
+}
+
 int ql_imatrix_count(const ql_imatrix *m) { return m ? m->n : 0; }

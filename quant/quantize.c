@@ -35,36 +35,63 @@ typedef float (*store_fn)(float);
 
 /* ---- exact errors -------------------------------------------------------------------- */
 
+/* ql_quant_round (scale.c) as a float, inlined for the inner loops: clamp to [lo, hi], then
+ * round to nearest, ties to even. Adding and removing 1.5 * 2^23 rounds a float of
+ * magnitude below 2^22 to an integer in the default rounding mode, exactly as lrintf does
+ * (the compiler keeps it: no -ffast-math); the clamped values here are within +-255. */
+static inline float round_clamp_f(float v, float lo, float hi) {
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    const float b = 12582912.0f;
+    return (v + b) - b;
+}
+static inline int round_clamp(float v, int lo, int hi) {
+    return (int)round_clamp_f(v, (float)lo, (float)hi);
+}
+
+/* The block loops below run over n = 16 or 32 elements in 8 independent lanes (summed at
+ * the end), which the compiler vectorises; every caller's n is a multiple of LANES. */
+#define LANES 8
+
+static inline float lane_sum(const float *a) {
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
 /* sum w (x - d q)^2 with q = round(x / d) in [lo, hi], as the symmetric packers round. */
 static float err_sym(const float *x, const float *w, int n, float d, int lo, int hi) {
-    float id = ql_quant_inv(d), e = 0.0f;
-    for (int i = 0; i < n; i++) {
-        float r = x[i] - d * (float)ql_quant_round(x[i] * id, lo, hi);
-        e += w[i] * r * r;
-    }
-    return e;
+    float id = ql_quant_inv(d), flo = (float)lo, fhi = (float)hi, e[LANES] = {0};
+    for (int i = 0; i < n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float r = x[i + l] - d * round_clamp_f(x[i + l] * id, flo, fhi);
+            e[l] += w[i + l] * r * r;
+        }
+    return lane_sum(e);
 }
 
 /* sum w (x - (d q + m))^2 with q = round((x - m) / d) in [0, L]. */
 static float err_affine(const float *x, const float *w, int n, float d, float m, int L) {
-    float id = ql_quant_inv(d), e = 0.0f;
-    for (int i = 0; i < n; i++) {
-        float r = x[i] - (d * (float)ql_quant_round((x[i] - m) * id, 0, L) + m);
-        e += w[i] * r * r;
-    }
-    return e;
+    float id = ql_quant_inv(d), fL = (float)L, e[LANES] = {0};
+    for (int i = 0; i < n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float r = x[i + l] - (d * round_clamp_f((x[i + l] - m) * id, 0.0f, fL) + m);
+            e[l] += w[i + l] * r * r;
+        }
+    return lane_sum(e);
 }
 
 /* ---- symmetric grid: y = d q ----------------------------------------------------------- */
 
 /* Least-squares d for the levels that d0 gives: d = sum w x q / sum w q^2. */
 static float refit_sym(const float *x, const float *w, int n, float d0, int lo, int hi) {
-    float id = ql_quant_inv(d0), sxq = 0.0f, sqq = 0.0f;
-    for (int i = 0; i < n; i++) {
-        float q = (float)ql_quant_round(x[i] * id, lo, hi);
-        sxq += w[i] * x[i] * q;
-        sqq += w[i] * q * q;
-    }
+    float id = ql_quant_inv(d0), flo = (float)lo, fhi = (float)hi;
+    float a[LANES] = {0}, b[LANES] = {0};
+    for (int i = 0; i < n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float q = round_clamp_f(x[i + l] * id, flo, fhi);
+            a[l] += w[i + l] * x[i + l] * q;
+            b[l] += w[i + l] * q * q;
+        }
+    float sxq = lane_sum(a), sqq = lane_sum(b);
     return sqq > 0.0f ? sxq / sqq : d0;
 }
 
@@ -108,16 +135,24 @@ static float search_sym(const float *x, const float *w, int n, int lo, int hi, s
  * `m_nonpos` (the k-quants store -m as a non-negative code). False when degenerate. */
 static bool refit_affine(const float *x, const float *w, int n, float d0, float m0, int L,
                          bool m_nonpos, float *d, float *m) {
-    float id = ql_quant_inv(d0);
-    double s = 0, sq = 0, sqq = 0, sx = 0, sxq = 0;
-    for (int i = 0; i < n; i++) {
-        double q = ql_quant_round((x[i] - m0) * id, 0, L);
-        s += w[i];
-        sq += w[i] * q;
-        sqq += w[i] * q * q;
-        sx += w[i] * x[i];
-        sxq += w[i] * x[i] * q;
+    float id = ql_quant_inv(d0), fL = (float)L;
+    double a[5][LANES] = {{0}}; /* per lane: sum w, w q, w q^2, w x, w x q */
+    for (int i = 0; i < n; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+            double q = round_clamp_f((x[i + l] - m0) * id, 0.0f, fL), wi = w[i + l];
+            double xi = x[i + l];
+            a[0][l] += wi;
+            a[1][l] += wi * q;
+            a[2][l] += wi * q * q;
+            a[3][l] += wi * xi;
+            a[4][l] += wi * xi * q;
+        }
+    double t[5];
+    for (int j = 0; j < 5; j++) {
+        t[j] = 0.0;
+        for (int l = 0; l < LANES; l++) t[j] += a[j][l];
     }
+    double s = t[0], sq = t[1], sqq = t[2], sx = t[3], sxq = t[4];
     double det = s * sqq - sq * sq;
     if (!(det > 0.0)) return false;
     double dd = (s * sxq - sq * sx) / det, mm = (sqq * sx - sq * sxq) / det;
@@ -205,7 +240,7 @@ static float k_total_err(const float *x, const float *w, const ql_k_scales *s, i
     return e;
 }
 
-static int clamp_code(float v, int lo, int hi) { return ql_quant_round(v, lo, hi); }
+static int clamp_code(float v, int lo, int hi) { return round_clamp(v, lo, hi); }
 
 /* Codes the float sub-block (step, bottom) pairs against the super-scales, trying each
  * code and its neighbours on the exact grid. */

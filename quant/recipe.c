@@ -10,6 +10,9 @@
  *  - "q4_k_s" raises attn_v of the first four layers and ffn_down of the first eighth of
  *    the layers to Q5_K.
  *  Token embeddings otherwise keep the base type (they are only looked up, one row a token).
+ *  The ffn_down rules cover the MoE forms too (ffn_down_exps: every expert of the layer;
+ *  ffn_down_shexp: the shared expert). MoE routers (ffn_gate_inp, ffn_gate_inp_shexp) stay
+ *  F32 like the norms: they are tiny and the top-k choice of experts is sensitive to them.
  *
  * Fallback when a row of k elements is not a whole number of blocks: the 256-element
  * k-quants go to a 32-element type of at least as many bits (Q4_K -> Q4_1, Q5_K and Q6_K
@@ -79,7 +82,7 @@ static bool is_k_quant(uint32_t t) {
 
 uint32_t ql_recipe_tensor_type(const ql_recipe *r, const ql_recipe_model *m, const char *name,
                                uint32_t n_dims, const int64_t *ne) {
-    if (n_dims < 2 || strstr(name, "norm")) return QL_TYPE_F32;
+    if (n_dims < 2 || strstr(name, "norm") || strstr(name, "ffn_gate_inp")) return QL_TYPE_F32;
     uint32_t t = r->base;
     bool low_bits = r->base == QL_TYPE_Q4_0 || r->base == QL_TYPE_Q4_1 || is_k_quant(r->base);
     bool is_output = strcmp(name, "output.weight") == 0 ||
@@ -88,7 +91,10 @@ uint32_t ql_recipe_tensor_type(const ql_recipe *r, const ql_recipe_model *m, con
     if (is_output && low_bits) {
         t = QL_TYPE_Q6_K;
     } else if (r->mix && il >= 0) {
-        bool attn_v = has_suffix(name, "attn_v.weight"), ffn_down = has_suffix(name, "ffn_down.weight");
+        bool attn_v = has_suffix(name, "attn_v.weight");
+        bool ffn_down = has_suffix(name, "ffn_down.weight") ||
+                        has_suffix(name, "ffn_down_exps.weight") ||
+                        has_suffix(name, "ffn_down_shexp.weight");
         if (r->mix == 'M' && (attn_v || ffn_down) && more_bits_layer(il, n)) t = QL_TYPE_Q6_K;
         if (r->mix == 'S' && ((attn_v && il < 4) || (ffn_down && il < n / 8))) t = QL_TYPE_Q5_K;
     }

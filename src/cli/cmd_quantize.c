@@ -1,5 +1,6 @@
 /* src/cli/cmd_quantize.c: `qloop quantize IN OUT --type T [--imatrix FILE] [--rtn]
- * [--verbose] [-t N]`: writes a quantized copy of a GGUF model through ql_quantize(). */
+ * [--verbose] [-t N]`: writes a quantized copy of a GGUF model or a Hugging Face model
+ * folder through ql_quantize(). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,10 @@ static void quantize_usage(FILE *f) {
     fprintf(f,
             "usage: qloop quantize IN OUT --type T [options]\n"
             "\n"
-            "Writes a quantized copy of the GGUF model IN to OUT (via OUT.tmp, renamed when\n"
-            "complete), with an XXH3-64 checksum per tensor (check it with qloop verify).\n"
+            "Writes a quantized copy of the model IN to OUT (via OUT.tmp, renamed when\n"
+            "complete) as GGUF, with an XXH3-64 checksum per tensor (check it with qloop\n"
+            "verify). IN is a GGUF file or a Hugging Face model folder (config.json and\n"
+            "*.safetensors; converted as qloop convert would, in the same pass).\n"
             "\n"
             "options:\n"
             "  --type T        %s\n"
@@ -27,7 +30,8 @@ static void quantize_usage(FILE *f) {
             "                  higher precision; norms and 1-D tensors stay f32)\n"
             "  --imatrix FILE  importance matrix (imatrix.dat) weighting the error search\n"
             "  --rtn           round-to-nearest scales instead of the error-minimising search\n"
-            "  --verbose       one line per tensor: name, type, size, RMSE vs the input\n"
+            "  --verbose       one line per tensor: name, type, size, RMSE vs the input;\n"
+            "                  with --imatrix, the tensors the importance weights reached\n"
             "  -t N            threads (default: physical cores)\n"
             "  -h, --help      show this help\n",
             ql_quantize_type_names());
@@ -64,6 +68,24 @@ static void on_progress(const ql_quantize_progress *p, void *user) {
         if (p->index + 1 == p->count) fputc('\n', stderr);
         fflush(stderr);
     }
+}
+
+/* Prints the output's qloop.quantize.imatrix_weighted list: the tensors quantized with
+ * importance weights on every row (merged MoE tensors: every expert). */
+static void print_imatrix_weighted(const char *path) {
+    ql_file *f = NULL;
+    ql_error err;
+    if (ql_file_open(path, &f, &err) != QL_OK) return;
+    enum { CAP = 1 << 16 };
+    char *value = malloc(CAP);
+    for (uint64_t i = 0; value && i < ql_file_n_meta(f); i++) {
+        const char *key, *type;
+        if (ql_file_meta(f, i, &key, &type, value, CAP, 4096) &&
+            !strcmp(key, "qloop.quantize.imatrix_weighted"))
+            fprintf(stderr, "imatrix weighted: %s\n", value);
+    }
+    free(value);
+    ql_file_free(f);
 }
 
 int ql_cmd_quantize(int argc, char **argv) {
@@ -122,6 +144,7 @@ int ql_cmd_quantize(int argc, char **argv) {
         fprintf(stderr, "qloop quantize: %s\n", err.message);
         return st == QL_ERR_ARG ? 2 : 1;
     }
+    if (o.verbose && p.imatrix) print_imatrix_weighted(o.out);
     fprintf(stderr, "qloop quantize: wrote %s (%s)\n", o.out, p.type);
     return 0;
 }

@@ -8,6 +8,12 @@
  * with the header and patched in place once every tensor's hash is known, so the whole
  * output never needs to be held in memory.
  *
+ * Importance weights: a 2-D matrix takes the imatrix entry of its name with exactly k values;
+ * a merged MoE tensor [k, rows, n_expert] takes, for the rows of expert e, values
+ * [e*k, (e+1)*k) of its entry (all experts in one entry, as `qloop imatrix` and llama.cpp
+ * write them). qloop.quantize.imatrix_weighted lists the tensors every row of which was
+ * quantized with weights, so a user (and the tests) can see what the imatrix reached.
+ *
  * Input kinds: `source` is the one place that knows what the input is: a GGUF file
  * (metadata copied, tensors read in place) or a Hugging Face folder, read through
  * model/convert.h as the GGUF file `qloop convert` would write (llama.cpp's names, keys
@@ -139,15 +145,23 @@ typedef struct rows_job {
     uint8_t *dst;
     uint64_t row_bytes;
     int64_t k;
-    const float *imatrix;
+    const float *const *imat; /* per expert (one for a 2-D matrix); entries may be NULL */
+    int64_t rows_per_imat;    /* rows of the tensor that share one imat entry */
+    int64_t row0;             /* the tensor row of x's first row */
     bool search;
 } rows_job;
 
 static void rows_task(void *ctx, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const rows_job *j = ctx;
-    ql_quantize_rows(j->type, j->x + begin * j->k, j->dst + (uint64_t)begin * j->row_bytes,
-                     end - begin, j->k, j->imatrix, j->search);
+    for (int64_t r = begin; r < end;) { /* runs of rows of one expert */
+        int64_t e = (j->row0 + r) / j->rows_per_imat;
+        int64_t stop = (e + 1) * j->rows_per_imat - j->row0;
+        if (stop > end) stop = end;
+        ql_quantize_rows(j->type, j->x + r * j->k, j->dst + (uint64_t)r * j->row_bytes, stop - r,
+                         j->k, j->imat[e], j->search);
+        r = stop;
+    }
 }
 
 static double now_s(void) {
@@ -173,6 +187,38 @@ typedef struct qrun {
     double t0;
     long slow_ms;      /* test hook: sleep after each tensor */
 } qrun;
+
+/* Matrices of tensor t: n_expert for a merged MoE tensor [k, rows, n_expert], else 1. */
+static int64_t tensor_n_mats(const src_tensor *t) {
+    return t->n_dims == 3 && t->ne[2] > 0 ? t->ne[2] : 1;
+}
+
+/* Fills imat[0..tensor_n_mats(t)) with the importance vector of each matrix of t (NULL
+ * where the imatrix has none); returns how many were found. */
+static int64_t lookup_imatrix(const ql_imatrix *m, const src_tensor *t, const float **imat) {
+    int64_t n = tensor_n_mats(t), found = 0, k = t->ne[0];
+    for (int64_t e = 0; e < n; e++) {
+        imat[e] = !m ? NULL
+                  : t->n_dims == 3 ? ql_imatrix_get_expert(m, t->name, k, n, e)
+                                   : ql_imatrix_get(m, t->name, k);
+        found += imat[e] != NULL;
+    }
+    return found;
+}
+
+static bool is_float_type(uint32_t type) {
+    return type == QL_TYPE_F32 || type == QL_TYPE_F16 || type == QL_TYPE_BF16;
+}
+
+/* True when tensor t, stored as `type`, is quantized with importance weights on every row. */
+static bool imatrix_weighted(const qrun *q, const src_tensor *t, uint32_t type) {
+    if (!q->imat || !q->p->search || type == t->type || is_float_type(type)) return false;
+    int64_t n = tensor_n_mats(t);
+    const float **imat = malloc((size_t)n * sizeof *imat);
+    bool all = imat && lookup_imatrix(q->imat, t, imat) == n;
+    free(imat);
+    return all;
+}
 
 static bool key_has_prefix(ql_str k, const char *prefix) {
     size_t n = strlen(prefix);
@@ -220,11 +266,18 @@ static ql_status build_header(qrun *q, const char *in, ql_error *err) {
         if (ql_gguf_get_u32(g, key, &nl, NULL) == QL_OK) rm.n_layer = (int)nl;
     }
     q->types = calloc(n ? n : 1, sizeof *q->types);
-    if (!q->types) return ql_fail(err, QL_ERR_NOMEM, "quantize: out of memory");
+    char **weighted = calloc(n ? n : 1, sizeof *weighted); /* names, for imatrix_weighted */
+    uint64_t n_weighted = 0;
+    if (!q->types || !weighted) {
+        free(weighted);
+        return ql_fail(err, QL_ERR_NOMEM, "quantize: out of memory");
+    }
     for (uint64_t i = 0; !st && i < n; i++) {
         char key[600];
-        if (!src_tensor_at(&q->src, i, &t))
-            return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: tensor name too long", in);
+        if (!src_tensor_at(&q->src, i, &t)) {
+            st = ql_fail(err, QL_ERR_UNSUPPORTED, "%s: tensor name too long", in);
+            break;
+        }
         uint32_t type = t.type;
         if (ql_quant_can_read(t.type) && (t.type == QL_TYPE_F32 || t.type == QL_TYPE_F16 ||
                                           t.type == QL_TYPE_BF16 || t.n_dims >= 2))
@@ -233,7 +286,14 @@ static ql_status build_header(qrun *q, const char *in, ql_error *err) {
         st = ql_gguf_add_tensor(q->w, t.name, type, t.n_dims, t.ne, err);
         snprintf(key, sizeof key, CHECKSUM_PREFIX "%s", t.name);
         if (!st) st = ql_gguf_set_u64(q->w, key, 0, err);
+        if (!st && imatrix_weighted(q, &t, type) && !(weighted[n_weighted++] = strdup(t.name)))
+            st = ql_fail(err, QL_ERR_NOMEM, "quantize: out of memory");
     }
+    if (!st && q->imat)
+        st = ql_gguf_set_arr_str(q->w, QUANTIZE_PREFIX "imatrix_weighted",
+                                 (const char *const *)weighted, n_weighted, err);
+    for (uint64_t i = 0; i < n_weighted; i++) free(weighted[i]);
+    free(weighted);
     return st;
 }
 
@@ -274,9 +334,11 @@ static ql_status do_tensor(qrun *q, uint64_t i, ql_quantize_progress *pr, ql_err
         uint64_t in_rb, out_rb;
         ql_type_row_bytes(t->type, (uint64_t)k, &in_rb);
         ql_type_row_bytes(type, (uint64_t)k, &out_rb);
-        const float *imat = q->imat ? ql_imatrix_get(q->imat, name, k) : NULL;
+        int64_t n_mats = tensor_n_mats(t);
+        const float **imat = calloc((size_t)n_mats, sizeof *imat);
+        if (imat) lookup_imatrix(q->imat, t, imat);
         size_t nf = (size_t)(chunk * k);
-        float *fb = realloc(q->fbuf, nf * sizeof(float));
+        float *fb = imat ? realloc(q->fbuf, nf * sizeof(float)) : NULL;
         if (fb) q->fbuf = fb;
         float *db = fb ? realloc(q->dbuf, nf * sizeof(float)) : NULL;
         if (db) q->dbuf = db;
@@ -293,7 +355,7 @@ static ql_status do_tensor(qrun *q, uint64_t i, ql_quantize_progress *pr, ql_err
             const float *x = q->fbuf;
             if (t->type == QL_TYPE_F32) x = (const float *)src; /* aligned by the format */
             else ql_dequantize_rows(t->type, src, q->fbuf, nr, k);
-            rows_job job = {type, x, q->qbuf, out_rb, k, imat, q->p->search};
+            rows_job job = {type, x, q->qbuf, out_rb, k, imat, rows / n_mats, r, q->p->search};
             ql_pool_for(q->pool, nr, 1, 1, rows_task, &job);
             ql_dequantize_rows(type, q->qbuf, q->dbuf, nr, k);
             for (int64_t e = 0; e < nr * k; e++) {
@@ -304,6 +366,7 @@ static ql_status do_tensor(qrun *q, uint64_t i, ql_quantize_progress *pr, ql_err
             st = ql_gguf_write_data(q->w, q->qbuf, nb, err);
             XXH3_64bits_update(h, q->qbuf, nb);
         }
+        free(imat);
     }
     uint64_t sum = XXH3_64bits_digest(h);
     XXH3_freeState(h);

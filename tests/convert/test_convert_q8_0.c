@@ -11,6 +11,8 @@
  *    it diverges is reported with why: there the reference's top1 - top2 gap is below 3x the
  *    q8_0 logit error measured on the stored positions, so q8_0 rounding may flip it. A
  *    divergence at a step with a wider gap fails.
+ * QLOOP_TEST_Q8_0_RTN=1 quantizes with --rtn (round-to-nearest scales) instead of the
+ * error-minimising search, to compare the two; the pass rule is the same.
  */
 #include <limits.h>
 #include <sys/wait.h>
@@ -25,6 +27,7 @@ static int32_t g_n_vocab;
 static ql_model *g_q8;
 static double g_q8_err; /* max |q8_0 - ref| over the stored positions */
 static char g_out[PATH_MAX + 32];
+static bool g_rtn; /* QLOOP_TEST_Q8_0_RTN: --rtn instead of the search */
 
 static bool near_tie(size_t pos) {
     const json_t *t = json_object_get(g_ref, "argmax_near_tie_positions");
@@ -39,7 +42,7 @@ static void test_q8_0_top1_agreement(void) {
     float *got = hf_logits(g_q8, ids, n, 2, false);
     const json_t *pos = json_object_get(g_ref, "logits_positions");
     size_t agree = 0, counted = 0, raw = 0;
-    double max_ref = 0;
+    double max_ref = 0, sum_rms = 0;
     for (size_t i = 0; got && i < json_array_size(pos); i++) {
         size_t p = (size_t)json_integer_value(json_array_get(pos, i));
         const float *q = got + p * (size_t)g_n_vocab, *r = g_ref_logits + i * (size_t)g_n_vocab;
@@ -48,6 +51,7 @@ static void test_q8_0_top1_agreement(void) {
         if (mr > max_ref) max_ref = mr;
         for (int32_t v = 0; v < g_n_vocab; v++) ss += ((double)q[v] - r[v]) * ((double)q[v] - r[v]);
         double rms = sqrt(ss / g_n_vocab);
+        sum_rms += rms;
         double gap = json_real_value(json_array_get(json_object_get(g_ref, "argmax_top1_top2_gap"), p));
         bool same = hf_argmax(q, g_n_vocab) == hf_argmax(r, g_n_vocab);
         raw += same;
@@ -63,10 +67,11 @@ static void test_q8_0_top1_agreement(void) {
     }
     double frac = counted ? (double)agree / (double)counted : 0;
     size_t n_pos = json_array_size(pos);
-    printf("%s q8_0: top-1 agreement %zu/%zu decidable (%.1f%%), raw %zu/%zu (%.1f%%), max |diff| "
-           "%.3g (%.3g of max |ref|)\n",
-           g_case, agree, counted, 100 * frac, raw, n_pos, n_pos ? 100.0 * (double)raw / (double)n_pos : 0,
-           g_q8_err, g_q8_err / (max_ref > 1 ? max_ref : 1));
+    printf("%s q8_0 (%s): top-1 agreement %zu/%zu decidable (%.1f%%), raw %zu/%zu (%.1f%%), max "
+           "|diff| %.3g (%.3g of max |ref|), mean RMS logit error %.4g\n",
+           g_case, g_rtn ? "rtn" : "search", agree, counted, 100 * frac, raw, n_pos,
+           n_pos ? 100.0 * (double)raw / (double)n_pos : 0, g_q8_err,
+           g_q8_err / (max_ref > 1 ? max_ref : 1), n_pos ? sum_rms / (double)n_pos : 0.0);
     CHECK_MSG(frac >= 0.95, "%s q8_0: top-1 agreement %.1f%% < 95%%", g_case, 100 * frac);
     free(got);
     free(ids);
@@ -109,7 +114,8 @@ static void test_q8_0_greedy(void) {
 /* qloop quantize CASE_DIR out.gguf --type q8_0, then load it. */
 static void test_quantize_folder_to_q8_0(void) {
     char cmd[3 * PATH_MAX];
-    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s' --type q8_0 -t 2", QL_CLI_PATH, g_dir, g_out);
+    snprintf(cmd, sizeof cmd, "'%s' quantize '%s' '%s' --type q8_0 -t 2%s", QL_CLI_PATH, g_dir, g_out,
+             g_rtn ? " --rtn" : "");
     int rc = system(cmd);
     CHECK_MSG(rc == 0, "%s: qloop quantize exited with %d", cmd, rc);
     ql_error e = {0};
@@ -128,6 +134,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     g_case = argv[1];
+    const char *rtn = getenv("QLOOP_TEST_Q8_0_RTN");
+    g_rtn = rtn && *rtn && strcmp(rtn, "0") != 0;
     char rel[256], path[PATH_MAX + 32], tmp[PATH_MAX];
     snprintf(rel, sizeof rel, "fixtures/hf/%s", g_case);
     ql_test_shared(g_dir, sizeof g_dir, rel);

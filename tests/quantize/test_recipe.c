@@ -30,6 +30,23 @@ static void test_recipe_q4_k_m_raises_sensitive_tensors(void) {
     CHECK_EQ_INT(type_of("q8_0", 32, true, "output.weight", 4096, 1000), QL_TYPE_Q8_0);
 }
 
+/* MoE: routers stay F32; the ffn_down rule covers merged experts and the shared expert. */
+static void test_recipe_moe_tensors(void) {
+    CHECK_EQ_INT(type_of("q4_k_m", 32, true, "blk.3.ffn_gate_inp.weight", 4096, 8), QL_TYPE_F32);
+    CHECK_EQ_INT(type_of("q8_0", 32, true, "blk.3.ffn_gate_inp_shexp.weight", 2048, 1),
+                 QL_TYPE_F32);
+    CHECK_EQ_INT(type_of("q4_k_m", 32, true, "blk.6.ffn_down_exps.weight", 14336, 4096),
+                 QL_TYPE_Q6_K);
+    CHECK_EQ_INT(type_of("q4_k_m", 32, true, "blk.7.ffn_down_exps.weight", 14336, 4096),
+                 QL_TYPE_Q4_K);
+    CHECK_EQ_INT(type_of("q4_k_m", 32, true, "blk.0.ffn_down_shexp.weight", 14336, 4096),
+                 QL_TYPE_Q6_K);
+    CHECK_EQ_INT(type_of("q4_k_m", 32, true, "blk.0.ffn_up_exps.weight", 4096, 14336),
+                 QL_TYPE_Q4_K);
+    CHECK_EQ_INT(type_of("q4_k_s", 32, true, "blk.0.ffn_down_exps.weight", 14336, 4096),
+                 QL_TYPE_Q5_K);
+}
+
 static void test_recipe_norms_and_vectors_stay_f32(void) {
     CHECK_EQ_INT(type_of("q4_k_m", 32, true, "blk.0.attn_norm.weight", 4096, 0), QL_TYPE_F32);
     CHECK_EQ_INT(type_of("q8_0", 32, true, "blk.0.attn_q.bias", 4096, 0), QL_TYPE_F32);
@@ -48,6 +65,7 @@ static void test_recipe_fallback_when_row_does_not_fit(void) {
 
 int main(void) {
     RUN(test_recipe_q4_k_m_raises_sensitive_tensors);
+    RUN(test_recipe_moe_tensors);
     RUN(test_recipe_norms_and_vectors_stay_f32);
     RUN(test_recipe_fallback_when_row_does_not_fit);
     return TEST_REPORT();
