@@ -24,11 +24,13 @@
  *     produces scalar's bits: results depend neither on the row split, nor on the
  *     batching, nor on the ISA.
  *
- * Scales of the 16 lanes are gathered (one vpgatherdd per block) with 32-bit offsets;
- * rows or activation rows longer than 2^26 bytes go to the scalar kernel instead.
- * Decode (n_tok = 1) streams 16 weight rows at once; prompts decode each weight block once
- * per tile and use it for 2 or 4 tokens. Row and token tails run a full tile whose extra
- * lanes repeat the last valid row / token and are not stored.
+ * Decode (n_tok = 1) streams 16 weight rows at once with software prefetch; Q8_0 / Q4_0
+ * run 4 blocks per step and take the f16 scales from plain loads + permutes (dec_step);
+ * the other tiles gather the 16 lanes' scales (one vpgatherdd per block, 32-bit offsets:
+ * rows or activation rows longer than 2^26 bytes go to the scalar kernel instead).
+ * Prompts decode each weight block once per tile and use it for 2 or 4 tokens. Row and
+ * token tails run a full tile whose extra lanes repeat the last valid row / token and are
+ * not stored.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -50,6 +52,10 @@ enum {
     PAIRS = 16,                   /* (row, token) pairs per tile: one per float lane */
     MAX_TOK = 4,                  /* tokens per tile at most */
     MAX_STRIDE = 1 << 26,         /* row strides the 32-bit gather offsets cover */
+    /* decode: software prefetch distance along each weight row, into L1. 16 rows x 256 B
+     * keep ~4 KB in flight; 1-2 KB per row measured slower (16 rows x 2 KB fill L1), and
+     * no prefetch 1.5-2x slower at memory-resident sizes (docs/PERFORMANCE.md) */
+    PF_BYTES = 256,
     Q8_0_BYTES = sizeof(ql_block_q8_0),
     Q8_K_BYTES = sizeof(ql_block_q8_k),
 };
@@ -246,6 +252,131 @@ QL_INLINE __m512 q32_step(int kind, int R, int T, const tile *tl, int64_t b, int
     return acc;
 }
 
+/* ---- decode (one token), Q8_0 / Q4_0: 16 rows x 4 blocks per step, no gathers ----------
+ *
+ * Each row's four blocks give one int32 vector whose 128-bit chunk c holds 4 partial sums of
+ * block b + c; reduce4 over rows 4j..4j+3 gives g[j] with lane 4c + l = exact sum of
+ * (row 4j + l, block b + c): "layout L". The f16 row scales are permuted into the same
+ * layout from plain loads, the terms (dw * dx) * isum are formed there, and a 4x4 chunk
+ * transpose turns them into one vector per block (lane = row), added in block order. */
+
+/* Q4_0, words of a row at block b (a: bytes 0..63, c: bytes 8..71): qs of blocks b..b+3,
+ * block j in chunk j. Q4_0 block j: d = word 9j, qs = words 9j+1 .. 9j+8. */
+static const int16_t dec_q4_0_qs[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12,
+                                        13, 14, 15, 16, 17, 19, 20, 21, 22, 23, 24,
+                                        25, 26, 28, 29, 30, 31, 60, 61, 62, 63};
+
+/* f16 scales of rows l0 = first source, l1 = second, placed at word 4c + l (layout L).
+ * Q4_0: word 9c of a; Q8_0 (a: bytes 0..63, b: bytes 64..127): block c's d at byte 34c,
+ * i.e. a words 0, 17 and b words 2, 19. */
+static const int16_t dec_d_idx[2][2][16] = {
+    {{0, 32, 0, 0, 9, 41, 0, 0, 18, 50, 0, 0, 27, 59, 0, 0},
+     {0, 0, 0, 32, 0, 0, 9, 41, 0, 0, 18, 50, 0, 0, 27, 59}},
+    {{0, 32, 0, 0, 17, 49, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0},
+     {0, 0, 0, 32, 0, 0, 17, 49, 0, 0, 0, 32, 0, 0, 0, 0}},
+};
+
+/* Q8_0 blocks 2, 3 of rows (l0, l1) from the second loads (words 2, 19). */
+static const int16_t dec_q8_d_hi[2][16] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 2, 34, 0, 0, 19, 51, 0, 0},
+    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 34, 0, 0, 19, 51},
+};
+
+/* Lane-L vector: chunk c = [v(c), v(c), v(c), v(c)] of the 4 floats of v. */
+QL_INLINE __m512 dec_bcast4(__m128 v) {
+    return _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                                 _mm512_castps128_ps512(v));
+}
+
+/* Scales of rows 4j .. 4j+3 in layout L, as floats. */
+QL_INLINE __m512 dec_scales(int kind, const uint8_t *const p[4], size_t off) {
+    __m512i m[2];
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *p0 = p[2 * h] + off, *p1 = p[2 * h + 1] + off;
+        __m512i a0 = _mm512_loadu_si512(p0), a1 = _mm512_loadu_si512(p1);
+        m[h] = _mm512_permutex2var_epi16(a0, _mm512_zextsi256_si512(_mm256_loadu_si256(
+                                                 (const __m256i *)dec_d_idx[kind == Q8_0][h])),
+                                         a1);
+        if (kind == Q8_0) {
+            __m512i b0 = _mm512_loadu_si512(p0 + 64), b1 = _mm512_loadu_si512(p1 + 64);
+            __m512i hi = _mm512_permutex2var_epi16(
+                b0, _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)dec_q8_d_hi[h])), b1);
+            m[h] = _mm512_mask_blend_epi16(0xFF00, m[h], hi);
+        }
+    }
+    __m512i d = _mm512_mask_blend_epi16(0xCCCC, m[0], m[1]);
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(d));
+}
+
+/* Row r's 64 partial sums of blocks b..b+3, 4 lanes per block (chunk c = block b + c). */
+QL_INLINE __m512i dec_row(int kind, const uint8_t *p, const __m512i xv[2], const __m512i corr[2]) {
+    if (kind == Q4_0) {
+        __m512i q = _mm512_permutex2var_epi16(_mm512_loadu_si512(p),
+                                              _mm512_loadu_si512(dec_q4_0_qs),
+                                              _mm512_loadu_si512(p + 8));
+        const __m512i m4 = _mm512_set1_epi8(15);
+        __m512i v = _mm512_dpbusd_epi32(corr[0], _mm512_and_si512(q, m4), xv[0]);
+        return _mm512_dpbusd_epi32(v, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), xv[1]);
+    }
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512i w[2];
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *q = p + 2 * h * Q8_0_BYTES + 2;
+        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)q)),
+                                       _mm256_loadu_si256((const __m256i *)(q + Q8_0_BYTES)), 1);
+        w[h] = _mm512_dpbusd_epi32(corr[h], _mm512_xor_si512(v, flip), xv[h]);
+    }
+    /* chunks [b, b, b+1, b+1] and [b+2, b+2, b+3, b+3] -> [b, b+1, b+2, b+3] */
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i32x4(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+QL_INLINE __m512 dec_step(int kind, const tile *tl, int64_t b, __m512 acc) {
+    const size_t bs = q32_bytes(kind), off = (size_t)b * bs;
+    const uint8_t *xb = tl->x[0] + (size_t)b * Q8_0_BYTES;
+    const __m512i zero = _mm512_setzero_si512();
+    /* activations: Q8_0 [b | b+1], [b+2 | b+3]; Q4_0 elements 0-15 of the 4 blocks, then
+     * 16-31 (the nibble order) */
+    __m512i xa = q32_acts(xb, 0), xc = q32_acts(xb + 2 * Q8_0_BYTES, 0), xv[2], corr[2];
+    if (kind == Q4_0) {
+        xv[0] = _mm512_shuffle_i32x4(xa, xc, _MM_SHUFFLE(2, 0, 2, 0));
+        xv[1] = _mm512_shuffle_i32x4(xa, xc, _MM_SHUFFLE(3, 1, 3, 1));
+        __m512i e = _mm512_set1_epi8(8);
+        corr[0] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, e, xv[0]), e, xv[1]));
+        corr[1] = zero;
+    } else {
+        xv[0] = xa, xv[1] = xc;
+        __m512i e = _mm512_set1_epi8((char)0x80);
+        corr[0] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, e, xa));
+        corr[1] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, e, xc));
+    }
+    uint16_t dxh[4];
+    for (int c = 0; c < 4; c++) memcpy(&dxh[c], xb + c * Q8_0_BYTES, 2);
+    __m512 dx = dec_bcast4(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)dxh)));
+    __m512 t[4];
+    for (int j = 0; j < 4; j++) {
+        __m512i v[4];
+        for (int l = 0; l < 4; l++) {
+            const uint8_t *p = tl->w[4 * j + l] + off;
+            for (size_t o = 0; o < 4 * bs; o += 64) _mm_prefetch((const char *)p + PF_BYTES + o, _MM_HINT_T0);
+            v[l] = dec_row(kind, p, xv, corr);
+        }
+        __m512i g = reduce4(v[0], v[1], v[2], v[3]);
+        const uint8_t *rows[4] = {tl->w[4 * j] + off, tl->w[4 * j + 1] + off, tl->w[4 * j + 2] + off,
+                                  tl->w[4 * j + 3] + off};
+        t[j] = _mm512_mul_ps(_mm512_mul_ps(dec_scales(kind, rows, 0), dx), _mm512_cvtepi32_ps(g));
+    }
+    /* 4x4 transpose of 128-bit chunks: block c = [chunk c of t0, t1, t2, t3] */
+    __m512 u0 = _mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(1, 0, 1, 0));
+    __m512 u1 = _mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(1, 0, 1, 0));
+    __m512 u2 = _mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(3, 2, 3, 2));
+    __m512 u3 = _mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(3, 2, 3, 2));
+    acc = _mm512_add_ps(acc, _mm512_shuffle_f32x4(u0, u1, _MM_SHUFFLE(2, 0, 2, 0)));
+    acc = _mm512_add_ps(acc, _mm512_shuffle_f32x4(u0, u1, _MM_SHUFFLE(3, 1, 3, 1)));
+    acc = _mm512_add_ps(acc, _mm512_shuffle_f32x4(u2, u3, _MM_SHUFFLE(2, 0, 2, 0)));
+    return _mm512_add_ps(acc, _mm512_shuffle_f32x4(u2, u3, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
                         int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok,
                         int64_t nb, float *y, int64_t ldy) {
@@ -253,6 +384,8 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
     __m512 acc = _mm512_setzero_ps();
     int64_t b = 0;
+    if (T == 1 && R == PAIRS && kind != Q4_1)
+        for (; b + 4 <= nb; b += 4) acc = dec_step(kind, &tl, b, acc);
     for (; b + 2 <= nb; b += 2) acc = q32_step(kind, R, T, &tl, b, 0, acc);
     if (b < nb) acc = q32_step(kind, R, T, &tl, b, 1, acc);
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
@@ -350,6 +483,8 @@ QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m51
     __m512i v[PAIRS], g[4];
     for (int r = 0; r < R; r++) {
         const uint8_t *blk = tl->w[r] + (size_t)b * bs;
+        if (T == 1)
+            for (size_t o = 0; o < bs; o += 64) _mm_prefetch((const char *)blk + PF_BYTES + o, _MM_HINT_T0);
         k_row s = k_row_load(kind, blk);
         __m512i ai[MAX_TOK];
         for (int t = 0; t < T; t++) ai[t] = _mm512_setzero_si512();
