@@ -28,9 +28,11 @@
  * run 4 blocks per step and take the f16 scales from plain loads + permutes (dec_step);
  * the other tiles gather the 16 lanes' scales (one vpgatherdd per block, 32-bit offsets:
  * rows or activation rows longer than 2^26 bytes go to the scalar kernel instead).
- * Prompts decode each weight block once per tile and use it for 2 or 4 tokens. Row and
- * token tails run a full tile whose extra lanes repeat the last valid row / token and are
- * not stored.
+ * Two tokens run 8 x 2 tiles (one weight block decoded per tile, used for both tokens).
+ * Prompts of GEMM_MIN_TOK tokens or more repack 16 rows into "lane = row" int8 vectors once
+ * and run 16 rows x 8 tokens per register tile with broadcast activations (q32_prompt,
+ * k_prompt): exact block sums without reductions or gathers. Row and token tails run a
+ * full tile whose extra lanes repeat the last valid row / token and are not stored.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -58,6 +60,13 @@ enum {
     PF_BYTES = 256,
     Q8_0_BYTES = sizeof(ql_block_q8_0),
     Q8_K_BYTES = sizeof(ql_block_q8_k),
+    /* prompts: tokens per register tile, blocks per packed weight segment (16 rows x KC
+     * blocks: 16 KiB for Q8_0 / Q4_0), (token, block) pairs prepared per pass (64 KiB) */
+    GEMM_TOK = 8,
+    GEMM_KC = 32,
+    GEMM_KC_K = 4, /* k-quant super-blocks per packed segment (~18 KiB) */
+    GEMM_PREP = 8192,
+    GEMM_MIN_TOK = 3,
 };
 
 /* ---- exact transposing reduction of 16 int32 vectors ------------------------------------ */
@@ -391,6 +400,153 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
 }
 
+/* ---- prompts (n_tok >= GEMM_MIN_TOK): 16 rows x 8 tokens, weights repacked per tile -----
+ *
+ * The tile's 16 weight rows are transposed, KC blocks at a time, into a stack buffer where
+ * vector g of block b holds in lane r the 4 levels of row r that meet activation bytes
+ * 4g .. 4g+3 (unsigned, vpdpbusd's first operand). One vpdpbusd with those 4 activation
+ * bytes broadcast from memory then adds 4 products to each of the 16 rows, so 8 vpdpbusd
+ * leave every lane holding its row's exact block sum: no horizontal reduction, and each
+ * unpacked weight vector serves every token of the call. The per-(token, block)
+ * correction of the unsigned offset and the f16 activation scale are computed once per
+ * call (for GEMM_PREP blocks x tokens at a time) and only loaded in the inner loop. Per
+ * block and token the float chain is scalar's: acc + (dw * dx) * (float)isum, one lane per
+ * row, carried in y between segments of KC blocks (a float stored and reloaded is exact). */
+
+/* out[g] lane r = dword g of the 16 bytes at p[r]. */
+QL_INLINE void tr16x4(const uint8_t *const p[PAIRS], size_t off, __m512i out[4]) {
+    __m512i z[4];
+    for (int j = 0; j < 4; j++) { /* chunk c of z[j]: row 4c + j */
+        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p[j] + off)));
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[4 + j] + off)), 1);
+        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[8 + j] + off)), 2);
+        z[j] = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[12 + j] + off)), 3);
+    }
+    __m512i a = _mm512_unpacklo_epi32(z[0], z[1]), b = _mm512_unpackhi_epi32(z[0], z[1]);
+    __m512i c = _mm512_unpacklo_epi32(z[2], z[3]), d = _mm512_unpackhi_epi32(z[2], z[3]);
+    out[0] = _mm512_unpacklo_epi64(a, c);
+    out[1] = _mm512_unpackhi_epi64(a, c);
+    out[2] = _mm512_unpacklo_epi64(b, d);
+    out[3] = _mm512_unpackhi_epi64(b, d);
+}
+
+/* Blocks b0 .. b0+nbs-1 of 16 rows: wb[8 * b + g] (see above) and dw[16 * b + r]. */
+QL_INLINE void q32_pack(int kind, const uint8_t *const rows[PAIRS], int64_t b0, int64_t nbs,
+                        __m512i *wb, float *dw) {
+    const size_t bs = q32_bytes(kind);
+    for (int64_t b = 0; b < nbs; b++) {
+        const size_t off = (size_t)(b0 + b) * bs;
+        __m512i q[4], *w = wb + 8 * b;
+        tr16x4(rows, off + 2, q);
+        if (kind == Q8_0) {
+            const __m512i flip = _mm512_set1_epi8((char)0x80);
+            for (int g = 0; g < 4; g++) w[g] = _mm512_xor_si512(q[g], flip);
+            tr16x4(rows, off + 18, q);
+            for (int g = 0; g < 4; g++) w[4 + g] = _mm512_xor_si512(q[g], flip);
+        } else { /* Q4_0: low nibbles are elements 0-15, high nibbles 16-31 */
+            const __m512i m4 = _mm512_set1_epi8(15);
+            for (int g = 0; g < 4; g++) {
+                w[g] = _mm512_and_si512(q[g], m4);
+                w[4 + g] = _mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4);
+            }
+        }
+        uint16_t h[PAIRS];
+        for (int r = 0; r < PAIRS; r++) memcpy(&h[r], rows[r] + off, 2);
+        _mm512_storeu_ps(dw + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h)));
+    }
+}
+
+/* corr[t * nb + b] = -offset * sum of token t's block b, dx[t * nb + b] its scale. */
+static void q32_prep(int kind, const uint8_t *x, size_t x_row_bytes, int64_t n_tok, int64_t nb,
+                     int32_t *corr, float *dx) {
+    const int32_t off = kind == Q8_0 ? 128 : 8;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *blk = x + (size_t)t * x_row_bytes + (size_t)b * Q8_0_BYTES;
+            /* sum (x + 128) by psadbw, minus 32 * 128 */
+            __m256i s = _mm256_sad_epu8(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), flip),
+                                        _mm256_setzero_si256());
+            __m128i h = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            h = _mm_add_epi64(h, _mm_unpackhi_epi64(h, h));
+            uint16_t d;
+            memcpy(&d, blk, 2);
+            corr[t * nb + b] = -off * (_mm_cvtsi128_si32(h) - 32 * 128);
+            dx[t * nb + b] = _cvtsh_ss(d);
+        }
+}
+
+static inline int32_t load_i32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* T tokens (x[t]: token t's row at block b0) x 16 rows over nbs packed blocks. */
+QL_INLINE void q32_gemm(int T, const __m512i *wb, const float *dw, int64_t nbs,
+                        const uint8_t *const x[GEMM_TOK], const int32_t *corr, const float *dx,
+                        int64_t pstride, float *y, int64_t ldy, __mmask16 m, int first) {
+    __m512 acc[GEMM_TOK];
+    for (int t = 0; t < T; t++)
+        acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
+    for (int64_t b = 0; b < nbs; b++) {
+        __m512i s[GEMM_TOK];
+        for (int t = 0; t < T; t++) s[t] = _mm512_set1_epi32(corr[t * pstride + b]);
+        for (int g = 0; g < 8; g++) {
+            __m512i w = wb[8 * b + g];
+            for (int t = 0; t < T; t++)
+                s[t] = _mm512_dpbusd_epi32(s[t], w, _mm512_set1_epi32(load_i32(x[t] + b * Q8_0_BYTES + 2 + 4 * g)));
+        }
+        __m512 d = _mm512_loadu_ps(dw + 16 * b);
+        for (int t = 0; t < T; t++) {
+            __m512 term = _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(dx[t * pstride + b])),
+                                        _mm512_cvtepi32_ps(s[t]));
+            acc[t] = _mm512_add_ps(acc[t], term);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+}
+
+QL_INLINE void q32_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, const void *x,
+                          size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                          int64_t r1) {
+    __m512i wb[8 * GEMM_KC];
+    float dw[16 * GEMM_KC];
+    int32_t corr[GEMM_PREP];
+    float dx[GEMM_PREP];
+    const int64_t tc = GEMM_PREP / nb;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += tc) {
+        const int64_t nt = n_tok - t0 < tc ? n_tok - t0 : tc;
+        const uint8_t *xt = (const uint8_t *)x + (size_t)t0 * x_row_bytes;
+        q32_prep(kind, xt, x_row_bytes, nt, nb, corr, dx);
+        for (int64_t r = r0; r < r1; r += PAIRS) {
+            const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
+            const uint8_t *rows[PAIRS];
+            for (int i = 0; i < PAIRS; i++)
+                rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
+            const __mmask16 m = (__mmask16)((1u << nr) - 1u);
+            for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC) {
+                const int64_t nbs = nb - b0 < GEMM_KC ? nb - b0 : GEMM_KC;
+                q32_pack(kind, rows, b0, nbs, wb, dw);
+                for (int64_t t = 0; t < nt; t += GEMM_TOK) {
+                    const uint8_t *xp[GEMM_TOK];
+                    const int T = nt - t < GEMM_TOK ? (int)(nt - t) : GEMM_TOK;
+                    for (int i = 0; i < T; i++) xp[i] = xt + (size_t)(t + i) * x_row_bytes + (size_t)b0 * Q8_0_BYTES;
+                    const int32_t *c = corr + t * nb + b0;
+                    const float *d = dx + t * nb + b0;
+                    float *yt = y + (t0 + t) * ldy + r;
+                    switch (T) {
+#define QL_GEMM_CASE(n) case n: q32_gemm(n, wb, dw, nbs, xp, c, d, nb, yt, ldy, m, b0 == 0); break;
+                    QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) QL_GEMM_CASE(4)
+                    QL_GEMM_CASE(5) QL_GEMM_CASE(6) QL_GEMM_CASE(7) default: QL_GEMM_CASE(8)
+#undef QL_GEMM_CASE
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* ---- Q4_K, Q5_K, Q6_K weights x Q8_K activations: super-blocks of 256 ------------------ */
 
 enum k_kind { Q4_K, Q5_K, Q6_K };
@@ -530,15 +686,198 @@ QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, i
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
 }
 
+/* ---- prompts, k-quants: as q32_prompt, super-blocks of 256 ----------------------------
+ *
+ * Packed per super-block: 64 level vectors (sub-block of 32 j, dword g: wb[8j + g]), the
+ * sub-block scales as int32 lanes (Q4_K/Q5_K: sc[j], 8 vectors; Q6_K: scales[j], 16), and
+ * for the bias term int16 pairs that vpdpwssd multiplies with the activation's bsums pairs
+ * (bsums[2i], bsums[2i+1]): Q4_K/Q5_K (mn[i], mn[i]) for msum = sum_j mn[j] * (bsums[2j] +
+ * bsums[2j+1]); Q6_K (-32 scales[2i], -32 scales[2i+1]) for the -32 offset of the levels.
+ * Each sub-block sum is exact in int32 and multiplied by its scale (vpmulld), so isum and
+ * msum equal scalar's integers. */
+
+typedef struct k_pack {
+    __m512i w[64];    /* levels */
+    __m512i sc[16];   /* int32 scales: 8 (Q4_K/Q5_K) or 16 (Q6_K) */
+    __m512i bias[8];  /* int16 pairs (see above) */
+    __m512 d, dmin;   /* row scales as floats (dmin: Q4_K/Q5_K) */
+} k_pack;
+
+/* Lane i: the int16 pair (a_i, b_i), from int32 lanes whose values fit int16. */
+QL_INLINE __m512i pair16(__m512i a, __m512i b) {
+    return _mm512_or_si512(_mm512_and_si512(a, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(b, 16));
+}
+
+QL_INLINE void k_pack_block(int kind, const uint8_t *const rows[PAIRS], size_t off, k_pack *kp) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512i q[8];
+    int32_t sc[16][PAIRS], mn[8][PAIRS];
+    uint16_t d[PAIRS], dmin[PAIRS];
+    if (kind == Q6_K) {
+        for (int h = 0; h < 2; h++) {
+            __m512i l0[8], l1[8], hb[8];
+            tr16x4(rows, off + 64 * h, l0);
+            tr16x4(rows, off + 64 * h + 16, l0 + 4);
+            tr16x4(rows, off + 64 * h + 32, l1);
+            tr16x4(rows, off + 64 * h + 48, l1 + 4);
+            tr16x4(rows, off + 128 + 32 * h, hb);
+            tr16x4(rows, off + 128 + 32 * h + 16, hb + 4);
+            const __m512i m30 = _mm512_set1_epi8(0x30);
+            for (int g = 0; g < 8; g++) {
+                __m512i *w = kp->w + 8 * 4 * h + g;
+                w[0] = _mm512_or_si512(_mm512_and_si512(l0[g], m4), _mm512_and_si512(_mm512_slli_epi16(hb[g], 4), m30));
+                w[8] = _mm512_or_si512(_mm512_and_si512(l1[g], m4), _mm512_and_si512(_mm512_slli_epi16(hb[g], 2), m30));
+                w[16] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0[g], 4), m4), _mm512_and_si512(hb[g], m30));
+                w[24] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1[g], 4), m4),
+                                        _mm512_and_si512(_mm512_srli_epi16(hb[g], 2), m30));
+            }
+        }
+        for (int r = 0; r < PAIRS; r++) {
+            const int8_t *s = (const int8_t *)(rows[r] + off + 192);
+            for (int j = 0; j < 16; j++) sc[j][r] = s[j];
+            memcpy(&d[r], rows[r] + off + 208, 2);
+        }
+        for (int j = 0; j < 16; j++) kp->sc[j] = _mm512_loadu_si512(sc[j]);
+        const __m512i m32 = _mm512_set1_epi32(-32);
+        for (int i = 0; i < 8; i++)
+            kp->bias[i] = pair16(_mm512_mullo_epi32(kp->sc[2 * i], m32), _mm512_mullo_epi32(kp->sc[2 * i + 1], m32));
+        kp->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d));
+        return;
+    }
+    const size_t qs = kind == Q4_K ? 16 : 48;
+    __m512i hb[8];
+    if (kind == Q5_K) {
+        tr16x4(rows, off + 16, hb);
+        tr16x4(rows, off + 32, hb + 4);
+    }
+    for (int c = 0; c < 4; c++) {
+        tr16x4(rows, off + qs + 32 * c, q);
+        tr16x4(rows, off + qs + 32 * c + 16, q + 4);
+        for (int g = 0; g < 8; g++) {
+            __m512i lo = _mm512_and_si512(q[g], m4), hi = _mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4);
+            if (kind == Q5_K) { /* bit 4 of sub-block j's level: bit j of qh */
+                const __m512i b4 = _mm512_set1_epi8(0x10);
+                int j = 2 * c;
+                __m512i h0 = j <= 4 ? _mm512_slli_epi16(hb[g], 4 - j) : _mm512_srli_epi16(hb[g], j - 4);
+                __m512i h1 = j + 1 <= 4 ? _mm512_slli_epi16(hb[g], 3 - j) : _mm512_srli_epi16(hb[g], j - 3);
+                lo = _mm512_or_si512(lo, _mm512_and_si512(h0, b4));
+                hi = _mm512_or_si512(hi, _mm512_and_si512(h1, b4));
+            }
+            kp->w[8 * (2 * c) + g] = lo;
+            kp->w[8 * (2 * c + 1) + g] = hi;
+        }
+    }
+    for (int r = 0; r < PAIRS; r++) {
+        const uint8_t *blk = rows[r] + off;
+        uint32_t a[3];
+        memcpy(&d[r], blk, 2);
+        memcpy(&dmin[r], blk + 2, 2);
+        memcpy(a, blk + 4, sizeof a);
+        uint32_t sc_hi = (a[2] & 0x0f0f0f0fu) | ((a[0] >> 6) & 0x03030303u) << 4;
+        uint32_t mn_hi = ((a[2] >> 4) & 0x0f0f0f0fu) | ((a[1] >> 6) & 0x03030303u) << 4;
+        uint64_t s = (a[0] & 0x3f3f3f3fu) | (uint64_t)sc_hi << 32;
+        uint64_t m = (a[1] & 0x3f3f3f3fu) | (uint64_t)mn_hi << 32;
+        for (int j = 0; j < 8; j++) {
+            sc[j][r] = (int32_t)(s >> (8 * j) & 0xff);
+            mn[j][r] = (int32_t)(m >> (8 * j) & 0xff);
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        kp->sc[j] = _mm512_loadu_si512(sc[j]);
+        __m512i v = _mm512_loadu_si512(mn[j]);
+        kp->bias[j] = pair16(v, v);
+    }
+    kp->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d));
+    kp->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dmin));
+}
+
+/* T tokens (x[t]: token t's row at super-block b0) x 16 rows over nbs packed super-blocks;
+ * the float accumulators live in y. */
+QL_INLINE void k_gemm(int kind, int T, const k_pack *kp, int64_t nbs,
+                      const uint8_t *const x[GEMM_TOK], float *y, int64_t ldy, __mmask16 m, int first) {
+    for (int64_t b = 0; b < nbs; b++, kp++) {
+        const size_t xo = (size_t)b * Q8_K_BYTES;
+        __m512i is[GEMM_TOK], s[GEMM_TOK];
+        for (int t = 0; t < T; t++) is[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++)
+            for (int h = 0; h < (kind == Q6_K ? 2 : 1); h++) {
+                const int g0 = kind == Q6_K ? 4 * h : 0, g1 = kind == Q6_K ? 4 * h + 4 : 8;
+                for (int t = 0; t < T; t++) s[t] = _mm512_setzero_si512();
+                for (int g = g0; g < g1; g++) {
+                    __m512i w = kp->w[8 * j + g];
+                    for (int t = 0; t < T; t++)
+                        s[t] = _mm512_dpbusd_epi32(s[t], w, _mm512_set1_epi32(load_i32(x[t] + xo + 4 + 32 * j + 4 * g)));
+                }
+                __m512i sc = kp->sc[kind == Q6_K ? 2 * j + h : j];
+                for (int t = 0; t < T; t++) is[t] = _mm512_add_epi32(is[t], _mm512_mullo_epi32(s[t], sc));
+            }
+        /* Q6_K: the -32 offset joins isum; Q4_K/Q5_K: msum apart */
+        for (int t = 0; t < T; t++) s[t] = kind == Q6_K ? is[t] : _mm512_setzero_si512();
+        for (int i = 0; i < 8; i++) {
+            __m512i bw = kp->bias[i];
+            for (int t = 0; t < T; t++)
+                s[t] = _mm512_dpwssd_epi32(s[t], bw, _mm512_set1_epi32(load_i32(x[t] + xo + offsetof(ql_block_q8_k, bsums) + 4 * i)));
+        }
+        for (int t = 0; t < T; t++) {
+            float dxs;
+            memcpy(&dxs, x[t] + xo, 4);
+            __m512 dx = _mm512_set1_ps(dxs), term;
+            if (kind == Q6_K)
+                term = _mm512_mul_ps(_mm512_mul_ps(dx, kp->d), _mm512_cvtepi32_ps(s[t]));
+            else
+                term = _mm512_mul_ps(dx, _mm512_sub_ps(_mm512_mul_ps(kp->d, _mm512_cvtepi32_ps(is[t])),
+                                                       _mm512_mul_ps(kp->dmin, _mm512_cvtepi32_ps(s[t]))));
+            __m512 acc = first && b == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
+            _mm512_mask_storeu_ps(y + t * ldy, m, _mm512_add_ps(acc, term));
+        }
+    }
+}
+
+QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, const void *x,
+                        size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                        int64_t r1) {
+    k_pack kp[GEMM_KC_K];
+    const size_t bs = k_bytes(kind);
+    for (int64_t r = r0; r < r1; r += PAIRS) {
+        const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
+        const uint8_t *rows[PAIRS];
+        for (int i = 0; i < PAIRS; i++)
+            rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
+        const __mmask16 m = (__mmask16)((1u << nr) - 1u);
+        for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC_K) {
+            const int64_t nbs = nb - b0 < GEMM_KC_K ? nb - b0 : GEMM_KC_K;
+            for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, (size_t)(b0 + b) * bs, &kp[b]);
+            for (int64_t t = 0; t < n_tok; t += GEMM_TOK) {
+                const uint8_t *xp[GEMM_TOK];
+                const int T = n_tok - t < GEMM_TOK ? (int)(n_tok - t) : GEMM_TOK;
+                for (int i = 0; i < T; i++)
+                    xp[i] = (const uint8_t *)x + (size_t)(t + i) * x_row_bytes + (size_t)b0 * Q8_K_BYTES;
+                float *yt = y + t * ldy + r;
+                switch (T) {
+#define QL_GEMM_CASE(n) case n: k_gemm(kind, n, kp, nbs, xp, yt, ldy, m, b0 == 0); break;
+                QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) QL_GEMM_CASE(4)
+                QL_GEMM_CASE(5) QL_GEMM_CASE(6) QL_GEMM_CASE(7) default: QL_GEMM_CASE(8)
+#undef QL_GEMM_CASE
+                }
+            }
+        }
+    }
+}
+
 /* ---- matmul entries: tiles over rows and tokens ------------------------------------------ */
 
 typedef void (*tile_fn)(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
                         size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy);
 
+typedef void (*prompt_fn)(const void *w, size_t row_bytes, int64_t nb, const void *x,
+                          size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                          int64_t r1);
+
 typedef struct tiles {
     uint32_t type;
     int block;                       /* elements per block */
     tile_fn t16x1, t8x2, t4x4;       /* rows x tokens */
+    prompt_fn prompt;                /* n_tok >= GEMM_MIN_TOK; NULL: 4x4 tiles */
 } tiles;
 
 /* Decode: 16 rows per tile. Prompts: rows outer (a tile's weight rows stay in cache while
@@ -552,6 +891,10 @@ static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t 
     }
     int64_t nb = k / ts->block;
     const char *wc = w, *xc = x;
+    if (n_tok >= GEMM_MIN_TOK && ts->prompt && nb <= GEMM_PREP) {
+        ts->prompt(w, row_bytes, nb, x, x_row_bytes, n_tok, y, ldy, r0, r1);
+        return;
+    }
     if (n_tok == 1 || n_tok == 2) {
         int64_t R = n_tok == 1 ? 16 : 8;
         tile_fn fn = n_tok == 1 ? ts->t16x1 : ts->t8x2;
@@ -573,23 +916,36 @@ static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t 
         impl(kind, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok, nb, y, ldy);         \
     }
 
-#define QL_MATMUL(fmt, impl, kind, type, block)                                            \
+#define QL_PROMPT(name, impl, kind)                                                         \
+    static void name(const void *w, size_t row_bytes, int64_t nb, const void *x,            \
+                     size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,  \
+                     int64_t r1) {                                                          \
+        impl(kind, w, row_bytes, nb, x, x_row_bytes, n_tok, y, ldy, r0, r1);                \
+    }
+
+#define QL_MATMUL(fmt, impl, kind, type, block, prompt)                                    \
     QL_TILE(fmt##_16x1, impl, kind, 16, 1)                                                 \
     QL_TILE(fmt##_8x2, impl, kind, 8, 2)                                                   \
     QL_TILE(fmt##_4x4, impl, kind, 4, 4)                                                   \
     static void matmul_##fmt(const void *w, size_t row_bytes, int64_t k, const void *x,    \
                              size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,     \
                              int64_t r0, int64_t r1) {                                     \
-        static const tiles ts = {type, block, fmt##_16x1, fmt##_8x2, fmt##_4x4};           \
+        static const tiles ts = {type, block, fmt##_16x1, fmt##_8x2, fmt##_4x4, prompt};   \
         run_tiles(&ts, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1);            \
     }
 
-QL_MATMUL(q8_0, q32_tile, Q8_0, QL_TYPE_Q8_0, QL_QK)
-QL_MATMUL(q4_0, q32_tile, Q4_0, QL_TYPE_Q4_0, QL_QK)
-QL_MATMUL(q4_1, q32_tile, Q4_1, QL_TYPE_Q4_1, QL_QK)
-QL_MATMUL(q4_k, k_tile, Q4_K, QL_TYPE_Q4_K, QL_QK_K)
-QL_MATMUL(q5_k, k_tile, Q5_K, QL_TYPE_Q5_K, QL_QK_K)
-QL_MATMUL(q6_k, k_tile, Q6_K, QL_TYPE_Q6_K, QL_QK_K)
+QL_PROMPT(q8_0_prompt, q32_prompt, Q8_0)
+QL_PROMPT(q4_0_prompt, q32_prompt, Q4_0)
+QL_PROMPT(q4_k_prompt, k_prompt, Q4_K)
+QL_PROMPT(q5_k_prompt, k_prompt, Q5_K)
+QL_PROMPT(q6_k_prompt, k_prompt, Q6_K)
+
+QL_MATMUL(q8_0, q32_tile, Q8_0, QL_TYPE_Q8_0, QL_QK, q8_0_prompt)
+QL_MATMUL(q4_0, q32_tile, Q4_0, QL_TYPE_Q4_0, QL_QK, q4_0_prompt)
+QL_MATMUL(q4_1, q32_tile, Q4_1, QL_TYPE_Q4_1, QL_QK, NULL)
+QL_MATMUL(q4_k, k_tile, Q4_K, QL_TYPE_Q4_K, QL_QK_K, q4_k_prompt)
+QL_MATMUL(q5_k, k_tile, Q5_K, QL_TYPE_Q5_K, QL_QK_K, q5_k_prompt)
+QL_MATMUL(q6_k, k_tile, Q6_K, QL_TYPE_Q6_K, QL_QK_K, q6_k_prompt)
 
 /* ---- activation quantizers: the bytes of quant/q8_0.c and quant/k_quants.c ------------- */
 
