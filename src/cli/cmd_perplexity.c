@@ -1,8 +1,19 @@
 /*
  * src/cli/cmd_perplexity.c: `qloop perplexity -m MODEL -f TEXT [--ctx 256] [--chunks N]
- * [-t N] [--kl-base BASE] [--json]`: perplexity of a model on a text, and with --kl-base
- * how far its next-token distributions are from a base model's (ql_perplexity()).
+ * [-t N] [--kl-base BASE] [--json] [--stats] [--loop* ...]`: perplexity of a model on a
+ * text, and with --kl-base how far its next-token distributions are from a base model's.
+ *
+ * Without loop options this is ql_perplexity(), whose sessions run the model's own loop
+ * settings. With any --loop* option (or --stats) the same windows are evaluated here, on a
+ * session whose loop settings ql_loop_args_apply() sets, and the scoring below is the one
+ * of quant/quality.c (double precision, same order), so both paths give the same numbers
+ * for the same settings. Each window is one batched evaluation from an empty cache (for
+ * --ctx <= 512), so the window's tokens never see a previous window's K/V: with
+ * `virtual` + `serial` and V = n (the default for --loop-count n) that equals the unrolled,
+ * uncached model, and so does `merge` (the chunk only sees its own current iteration).
+ * One cosine stop decision covers a whole window (spec section 3).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +22,13 @@
 
 #include "args.h"
 #include "cli.h"
+#include "loop_args.h"
 #include "qloop.h"
 #include "text_file.h"
 
 static const char k_usage[] =
     "usage: qloop perplexity -m MODEL -f TEXT [--ctx 256] [--chunks N] [-t N]\n"
-    "                        [--kl-base BASE] [--json]\n"
+    "                        [--kl-base BASE] [--json] [--stats] [loop options]\n"
     "\n"
     "Cuts TEXT's tokens into non-overlapping windows of CTX tokens; the model sees BOS and\n"
     "the first CTX-1 of them from an empty context and all CTX are scored. Prints the\n"
@@ -30,13 +42,19 @@ static const char k_usage[] =
     "      --kl-base BASE also run BASE on the same tokens: mean and max KL(BASE || MODEL),\n"
     "                     top-1 agreement and the perplexity ratio MODEL / BASE\n"
     "      --json         one JSON object on stdout\n"
-    "  -h, --help         this help\n";
+    "      --stats        print loop-layer statistics to stderr at the end\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "With loop options the model runs with those loop settings (the base, if any, with its\n"
+    "own); each window is one batch from an empty cache, and the mean iterations per\n"
+    "token of each loop block are printed.\n";
 
 typedef struct ppl_opts {
     const char *model, *text, *base;
     long long ctx, chunks, threads;
-    bool json, bar;
+    bool json, bar, stats;
     double t0;
+    ql_loop_args loop;
 } ppl_opts;
 
 static double now_s(void) {
@@ -49,8 +67,12 @@ static int parse(int argc, char **argv, ppl_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long long *num = NULL, lo = 1;
+        int lr = ql_loop_args_parse(&o->loop, argc, argv, &i, "perplexity");
+        if (lr == 2) return 2;
+        if (lr == 1) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(k_usage, stdout);
+            fputs(ql_loop_args_usage, stdout);
             return 0;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             if (!(o->model = ql_arg_value(argc, argv, &i, "perplexity"))) return 2;
@@ -60,6 +82,8 @@ static int parse(int argc, char **argv, ppl_opts *o) {
             if (!(o->base = ql_arg_value(argc, argv, &i, "perplexity"))) return 2;
         } else if (!strcmp(a, "--json")) {
             o->json = true;
+        } else if (!strcmp(a, "--stats")) {
+            o->stats = true;
         } else if (!strcmp(a, "--ctx")) {
             num = &o->ctx, lo = 2;
         } else if (!strcmp(a, "--chunks")) {
@@ -97,22 +121,220 @@ static void on_progress(const ql_perplexity_result *r, uint64_t total, void *use
     fflush(stderr);
 }
 
-static void print_json(const ppl_opts *o, const ql_perplexity_result *r, double secs) {
+/* ---- the looped path: ql_perplexity()'s windows and scoring on a configured session ---- */
+
+/* log(sum exp(x)) over n values and the index of the largest (lowest on ties). */
+static double log_sum_exp(const float *x, int32_t n, int32_t *argmax) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    double m = x[best], s = 0.0;
+    for (int32_t i = 0; i < n; i++) s += exp((double)x[i] - m);
+    *argmax = best;
+    return m + log(s);
+}
+
+typedef struct scorer {
+    double sum_nll, sum_base_nll, sum_kl, max_kl;
+    uint64_t n, agree;
+} scorer;
+
+static void score_rows(scorer *sc, const float *lx, const float *lb, const int32_t *target,
+                       int64_t n_rows, int32_t n_vocab) {
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *x = lx + (size_t)r * (size_t)n_vocab;
+        int32_t ax, ab;
+        double lse_x = log_sum_exp(x, n_vocab, &ax);
+        sc->sum_nll += lse_x - (double)x[target[r]];
+        if (lb) {
+            const float *b = lb + (size_t)r * (size_t)n_vocab;
+            double lse_b = log_sum_exp(b, n_vocab, &ab), kl = 0.0;
+            for (int32_t i = 0; i < n_vocab; i++) {
+                double lq = (double)b[i] - lse_b, lp = (double)x[i] - lse_x;
+                kl += exp(lq) * (lq - lp);
+            }
+            if (kl < 0.0) kl = 0.0; /* rounding for identical rows */
+            sc->sum_base_nll += lse_b - (double)b[target[r]];
+            sc->sum_kl += kl;
+            if (kl > sc->max_kl) sc->max_kl = kl;
+            sc->agree += ax == ab;
+        }
+        sc->n++;
+    }
+}
+
+static void fill_result(const scorer *sc, bool has_base, uint64_t windows,
+                        ql_perplexity_result *r) {
+    memset(r, 0, sizeof *r);
+    r->n_windows = windows;
+    r->n_tokens = sc->n;
+    double n = sc->n ? (double)sc->n : 1.0;
+    r->nll = sc->sum_nll / n;
+    r->ppl = exp(r->nll);
+    r->has_base = has_base;
+    if (has_base) {
+        r->base_nll = sc->sum_base_nll / n;
+        r->base_ppl = exp(r->base_nll);
+        r->kld_mean = sc->sum_kl / n;
+        r->kld_max = sc->max_kl;
+        r->top1 = (double)sc->agree / n;
+        r->ppl_ratio = exp(r->nll - r->base_nll);
+    }
+}
+
+/* Perplexity of the session `s` (its loop settings already applied) over the windows of
+ * ids, as ql_perplexity() defines them; `sb` (may be NULL) is the base model's session. */
+static ql_status ppl_sessions(ppl_opts *o, ql_session *s, ql_session *sb, const ql_model *m,
+                              const int32_t *ids, size_t n_ids, ql_perplexity_result *res,
+                              ql_error *e) {
+    ql_model_info mi;
+    ql_model_get_info(m, &mi);
+    int32_t ctx = (int32_t)o->ctx, bos = mi.bos_id, nb = ql_session_n_ctx(s);
+    if (nb > 512) nb = 512;
+    uint64_t n_win = (uint64_t)n_ids / (uint64_t)ctx;
+    if (o->chunks > 0 && (uint64_t)o->chunks < n_win) n_win = (uint64_t)o->chunks;
+    if (n_win == 0) {
+        snprintf(e->message, sizeof e->message,
+                 "perplexity: %zu tokens do not fill one window of %d", n_ids, ctx);
+        return QL_ERR_ARG;
+    }
+    for (size_t i = 0; i < n_win * (uint64_t)ctx; i++)
+        if (ids[i] < 0 || ids[i] >= mi.n_vocab) {
+            snprintf(e->message, sizeof e->message,
+                     "perplexity: token %zu id %d outside the vocabulary", i, ids[i]);
+            return QL_ERR_ARG;
+        }
+    size_t rows = (size_t)nb * (size_t)mi.n_vocab;
+    float *lx = malloc(rows * sizeof *lx), *lb = sb ? malloc(rows * sizeof *lb) : NULL;
+    int32_t *in = malloc((size_t)ctx * sizeof *in);
+    ql_status st = QL_OK;
+    if (!lx || (sb && !lb) || !in) {
+        snprintf(e->message, sizeof e->message, "perplexity: out of memory for logits");
+        st = QL_ERR_NOMEM;
+    }
+    scorer sc;
+    memset(&sc, 0, sizeof sc);
+    for (uint64_t w = 0; !st && w < n_win; w++) {
+        const int32_t *t = ids + w * (uint64_t)ctx;
+        const int32_t *target = bos >= 0 ? t : t + 1;
+        int32_t n_scored = bos >= 0 ? ctx : ctx - 1;
+        if (bos >= 0) {
+            in[0] = bos;
+            memcpy(in + 1, t, (size_t)(ctx - 1) * sizeof *in);
+        } else {
+            memcpy(in, t, (size_t)ctx * sizeof *in);
+        }
+        ql_session_reset(s);
+        if (sb) ql_session_reset(sb);
+        for (int32_t b0 = 0; !st && b0 < ctx; b0 += nb) {
+            int32_t n = ctx - b0 < nb ? ctx - b0 : nb;
+            st = ql_session_eval(s, in + b0, (size_t)n, lx, true, e);
+            if (!st && sb) st = ql_session_eval(sb, in + b0, (size_t)n, lb, true, e);
+            int32_t k = b0 + n <= n_scored ? n : n_scored - b0; /* rows with a target */
+            if (!st && k > 0) score_rows(&sc, lx, lb, target + b0, k, mi.n_vocab);
+        }
+        if (!st) {
+            ql_perplexity_result part;
+            fill_result(&sc, sb != NULL, w + 1, &part);
+            on_progress(&part, n_win, o);
+        }
+    }
+    free(lx);
+    free(lb);
+    free(in);
+    if (!st) fill_result(&sc, sb != NULL, n_win, res);
+    return st;
+}
+
+static const char *const k_kv[] = {"virtual", "merge"}, *const k_attn[] = {"parallel", "serial"},
+                         *const k_merge[] = {"ema", "average", "last"};
+
+/* Smallest and largest iteration count in a block's histogram. */
+static void hist_range(const ql_loop_block_stats *bs, int *lo, int *hi) {
+    *lo = *hi = -1;
+    for (int n = 0; n < QL_LOOP_HIST; n++)
+        if (bs->hist[n]) {
+            if (*lo < 0) *lo = n;
+            *hi = n;
+        }
+}
+
+static void print_loop_text(const ql_session *s) {
+    ql_loop_params p;
+    ql_loop_stats st;
+    ql_session_get_loop(s, &p);
+    ql_session_loop_stats(s, &st);
+    if (p.n_blocks == 0) {
+        printf("loop        none (plain model)\n");
+        return;
+    }
+    printf("loop        %s stop", p.strategy == QL_LOOP_DYNAMIC ? "cosine" : "fixed");
+    if (p.strategy == QL_LOOP_DYNAMIC) printf(" (threshold %g)", (double)p.cosine_threshold);
+    printf(", %s KV (%s)\n", k_kv[p.kv_mode],
+           p.kv_mode == QL_LOOP_KV_VIRTUAL ? k_attn[p.attn] : k_merge[p.merge]);
+    for (int b = 0; b < p.n_blocks && b < st.n_blocks; b++) {
+        const ql_loop_block *k = &p.blocks[b];
+        const ql_loop_block_stats *bs = &st.blocks[b];
+        int lo, hi;
+        hist_range(bs, &lo, &hi);
+        printf("  block %d [%d, %d]: count %d, min %d, max %d", b, k->start, k->end, k->loop_count,
+               k->min_loop_count, k->max_loop_count);
+        if (p.kv_mode == QL_LOOP_KV_VIRTUAL) printf(", slots %d", k->virtual_layer_count);
+        printf("; mean %.4f iterations per token (min %d, max %d)\n", bs->mean_iterations, lo, hi);
+    }
+}
+
+static void print_loop_json(const ql_session *s) {
+    ql_loop_params p;
+    ql_loop_stats st;
+    ql_session_get_loop(s, &p);
+    ql_session_loop_stats(s, &st);
+    printf(", \"loop\": {\"stop\": \"%s\", \"cosine_threshold\": %g, \"kv\": \"%s\", "
+           "\"attn\": \"%s\", \"merge\": \"%s\", \"blocks\": [",
+           p.strategy == QL_LOOP_DYNAMIC ? "cosine" : "fixed", (double)p.cosine_threshold,
+           k_kv[p.kv_mode], k_attn[p.attn], k_merge[p.merge]);
+    for (int b = 0; b < p.n_blocks && b < st.n_blocks; b++) {
+        const ql_loop_block *k = &p.blocks[b];
+        const ql_loop_block_stats *bs = &st.blocks[b];
+        int lo, hi;
+        hist_range(bs, &lo, &hi);
+        printf("%s{\"start\": %d, \"end\": %d, \"count\": %d, \"min\": %d, \"max\": %d, "
+               "\"slots\": %d, \"mean_iterations\": %.6f, \"min_iterations\": %d, "
+               "\"max_iterations\": %d, \"forwards\": %llu, \"iterations\": %llu",
+               b ? ", " : "", k->start, k->end, k->loop_count, k->min_loop_count,
+               k->max_loop_count, k->virtual_layer_count, bs->mean_iterations, lo, hi,
+               (unsigned long long)bs->forwards, (unsigned long long)bs->iterations);
+        printf(", \"hist\": {");
+        for (int n = 0, first = 1; n < QL_LOOP_HIST; n++)
+            if (bs->hist[n]) {
+                printf("%s\"%d\": %llu", first ? "" : ", ", n, (unsigned long long)bs->hist[n]);
+                first = 0;
+            }
+        printf("}}");
+    }
+    printf("]}");
+}
+
+static void print_json(const ppl_opts *o, const ql_perplexity_result *r, double secs,
+                       const ql_session *s) {
     printf("{\"model\": \"%s\", \"text\": \"%s\", \"ctx\": %lld, \"windows\": %llu, "
-           "\"tokens\": %llu, \"nll\": %.6f, \"ppl\": %.4f", o->model, o->text, o->ctx,
+           "\"tokens\": %llu, \"nll\": %.9f, \"ppl\": %.6f", o->model, o->text, o->ctx,
            (unsigned long long)r->n_windows, (unsigned long long)r->n_tokens, r->nll, r->ppl);
     if (r->has_base)
         printf(", \"base\": \"%s\", \"base_nll\": %.6f, \"base_ppl\": %.4f, \"kld_mean\": %.6e, "
                "\"kld_max\": %.6e, \"top1\": %.6f, \"ppl_ratio\": %.6f", o->base, r->base_nll,
                r->base_ppl, r->kld_mean, r->kld_max, r->top1, r->ppl_ratio);
+    if (s) print_loop_json(s);
     printf(", \"seconds\": %.2f}\n", secs);
 }
 
-static void print_text(const ppl_opts *o, const ql_perplexity_result *r, double secs) {
+static void print_text(const ppl_opts *o, const ql_perplexity_result *r, double secs,
+                       const ql_session *s) {
     printf("model       %s\n", o->model);
     printf("text        %s: %llu windows of %lld tokens, %llu tokens scored (%.1f s)\n",
            o->text, (unsigned long long)r->n_windows, o->ctx, (unsigned long long)r->n_tokens,
            secs);
+    if (s) print_loop_text(s);
     printf("perplexity  %.4f  (mean NLL %.6f nats)\n", r->ppl, r->nll);
     if (!r->has_base) return;
     printf("base        %s: perplexity %.4f  (mean NLL %.6f)\n", o->base, r->base_ppl,
@@ -123,41 +345,64 @@ static void print_text(const ppl_opts *o, const ql_perplexity_result *r, double 
 }
 
 int ql_cmd_perplexity(int argc, char **argv) {
-    ppl_opts o = {NULL, NULL, NULL, 256, 0, 0, false, false, 0};
+    ppl_opts o = {NULL, NULL, NULL, 256, 0, 0, false, false, false, 0, {0}};
+    ql_loop_args_init(&o.loop);
     int rc = parse(argc, argv, &o);
     if (rc >= 0) return rc;
     ql_error e = {0};
     ql_model *m = NULL, *b = NULL;
+    ql_session *s = NULL, *sb = NULL;
     int32_t *ids = NULL;
     size_t n_ids = 0;
     rc = 1;
     ql_model_params mp = ql_model_params_default();
     if (ql_model_load(o.model, &mp, &m, &e)) goto fail;
     if (o.base && ql_model_load(o.base, &mp, &b, &e)) goto fail;
+    if (o.loop.any || o.stats) {
+        /* the looped path: sessions made here, so that the loop settings can be set */
+        ql_session_params sp = ql_session_params_default();
+        sp.n_ctx = (int32_t)o.ctx;
+        sp.n_batch = (int32_t)(o.ctx < 512 ? o.ctx : 512);
+        sp.n_threads = (int32_t)o.threads;
+        if (ql_session_new(m, &sp, &s, &e) || ql_loop_args_apply(&o.loop, m, s, &e) ||
+            (b && ql_session_new(b, &sp, &sb, &e))) {
+            fprintf(stderr, "qloop perplexity: %s\n", e.message);
+            rc = 2; /* an invalid loop setting is a usage error */
+            goto done;
+        }
+    }
     if (!ql_cli_load_tokens(m, o.text, (size_t)(o.chunks * o.ctx), &ids, &n_ids)) goto done;
-    ql_perplexity_params pp = ql_perplexity_params_default();
-    pp.n_ctx = (int32_t)o.ctx;
-    pp.n_chunks = (int32_t)o.chunks;
-    pp.n_threads = (int32_t)o.threads;
-    pp.progress = on_progress;
-    pp.progress_user = &o;
     o.bar = isatty(STDERR_FILENO) != 0;
     o.t0 = now_s();
     ql_perplexity_result r;
-    ql_status st = ql_perplexity(m, b, ids, n_ids, &pp, &r, &e);
+    ql_status st;
+    if (s) {
+        st = ppl_sessions(&o, s, sb, m, ids, n_ids, &r, &e);
+    } else {
+        ql_perplexity_params pp = ql_perplexity_params_default();
+        pp.n_ctx = (int32_t)o.ctx;
+        pp.n_chunks = (int32_t)o.chunks;
+        pp.n_threads = (int32_t)o.threads;
+        pp.progress = on_progress;
+        pp.progress_user = &o;
+        st = ql_perplexity(m, b, ids, n_ids, &pp, &r, &e);
+    }
     if (o.bar) fputc('\n', stderr);
     if (st) {
         rc = st == QL_ERR_ARG ? 2 : 1;
         fprintf(stderr, "qloop perplexity: %s\n", e.message);
         goto done;
     }
-    if (o.json) print_json(&o, &r, now_s() - o.t0);
-    else print_text(&o, &r, now_s() - o.t0);
+    if (o.json) print_json(&o, &r, now_s() - o.t0, s);
+    else print_text(&o, &r, now_s() - o.t0, s);
+    if (o.stats) ql_loop_stats_print(stderr, s);
     rc = 0;
     goto done;
 fail:
     fprintf(stderr, "qloop perplexity: %s\n", e.message);
 done:
+    ql_session_free(s);
+    ql_session_free(sb);
     ql_model_free(m);
     ql_model_free(b);
     free(ids);
