@@ -123,20 +123,24 @@ static int unrolled_source(int i, int s, int e, int n) {
     return i - (n - 1) * len;
 }
 
-/* Writes stories260K with layers s..e physically repeated n times. */
-static bool write_unrolled_gguf(const char *out, int s, int e, int n) {
+/* Writes the GGUF model `src` with layers s..e physically repeated n times. */
+static bool write_unrolled_gguf_from(const char *src, const char *out, int s, int e, int n) {
     ql_gguf *g = NULL;
     ql_gguf_writer *w = NULL;
     ql_error err = {0};
-    bool ok = ql_gguf_open(g_stories_path, &g, &err) == QL_OK && ql_gguf_writer_new(&w, &err) == QL_OK;
+    bool ok = ql_gguf_open(src, &g, &err) == QL_OK && ql_gguf_writer_new(&w, &err) == QL_OK;
     uint32_t n_layer = 0;
-    ok = ok && ql_gguf_get_u32(g, "llama.block_count", &n_layer, &err) == QL_OK;
+    ql_str arch = {"", 0};
+    char count_key[96] = "";
+    ok = ok && ql_gguf_get_str(g, "general.architecture", &arch, &err) == QL_OK;
+    if (ok) snprintf(count_key, sizeof count_key, "%.*s.block_count", (int)arch.len, arch.ptr);
+    ok = ok && ql_gguf_get_u32(g, count_key, &n_layer, &err) == QL_OK;
     int n_new = (int)n_layer + (n - 1) * (e - s + 1);
     for (uint64_t i = 0; ok && i < ql_gguf_n_kv(g); i++) {
         const ql_gguf_kv *kv = ql_gguf_kv_at(g, i);
         ok = ql_gguf_set_value(w, kv->key, &kv->value, &err) == QL_OK;
     }
-    ok = ok && ql_gguf_set_u32(w, "llama.block_count", (uint32_t)n_new, &err) == QL_OK;
+    ok = ok && ql_gguf_set_u32(w, count_key, (uint32_t)n_new, &err) == QL_OK;
     /* the table: non-layer tensors as they are, then blk.i.* of the unrolled order */
     const ql_gguf_tensor *order[1024];
     int n_order = 0;
@@ -168,6 +172,10 @@ static bool write_unrolled_gguf(const char *out, int s, int e, int n) {
     ql_gguf_writer_free(w);
     ql_gguf_close(g);
     return ok;
+}
+
+static bool write_unrolled_gguf(const char *out, int s, int e, int n) {
+    return write_unrolled_gguf_from(g_stories_path, out, s, e, n);
 }
 
 static void check_unrolled(const ql_model *looped, const ql_model *unrolled, int s, int e, int n,
@@ -241,6 +249,27 @@ static void test_virtual_serial_equals_unrolled_hf_fixtures(void) {
         free(u->layers);
         free(u);
         ql_model_free(m);
+
+        /* the same through files: the fixture converted to GGUF, and a GGUF written with
+         * layer 1 physically repeated twice */
+        char conv[] = "/tmp/ql_conv_XXXXXX", unr[] = "/tmp/ql_unrolled_XXXXXX";
+        int fd1 = mkstemp(conv), fd2 = mkstemp(unr);
+        if (fd1 >= 0) close(fd1);
+        if (fd2 >= 0) close(fd2);
+        ql_convert_params cp = ql_convert_params_default();
+        CHECK_MSG(fd1 >= 0 && fd2 >= 0 && ql_convert(path, conv, &cp, &e) == QL_OK, "%s", e.message);
+        ql_model *g = NULL, *gu = NULL;
+        if (write_unrolled_gguf_from(conv, unr, 1, 1, 2) &&
+            ql_model_load(conv, NULL, &g, &e) == QL_OK && ql_model_load(unr, NULL, &gu, &e) == QL_OK) {
+            CHECK_EQ_INT(gu->hp.n_layer, g->hp.n_layer + 1);
+            check_unrolled(g, gu, 1, 1, 2, ids, N_IDS, cases[c]);
+        } else {
+            CHECK_MSG(false, "%s: unrolled GGUF: %s", cases[c], e.message);
+        }
+        ql_model_free(g);
+        ql_model_free(gu);
+        unlink(conv);
+        unlink(unr);
     }
 }
 
