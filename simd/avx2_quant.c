@@ -4,15 +4,21 @@
  *
  * Same scheme as simd/avx512_quant.c (read its header first), at 8 lanes:
  *  1. Integer products 32 bytes at a time with `vpmaddubsw` (unsigned x signed byte pairs
- *     into int16, exact: |pair| <= 63 * 127 * 2 < 2^15) and `vpmaddwd` (int16 pairs into
- *     int32, times 1 or the sub-block scale). Q8_0 weights are signed: |w| x sign(x, w);
- *     Q4_0 subtracts the per-token 8 * (x pairs) in int16; Q6_K's -32 bias comes from
- *     the Q8_K block sums.
+ *     into int16, exact: |pair| <= 128 * 127 * 2 < 2^15) and `vpmaddwd` (int16 pairs into
+ *     int32, times 1 or the sub-block scale). Q8_0 weights are signed: |w| x sign(x, w)
+ *     (exact for w = -128 too); Q4_0 subtracts 8 * (block sum of x) from the exact block
+ *     sum; Q6_K's -32 bias comes from the Q8_K block sums.
  *  2. A tile of 8 (row, token) pairs (8 rows x 1 token for decode, 4 x 2 for prompts)
- *     gives 8 vectors of int32 partial sums; reduce8 turns them into one vector whose
- *     lane p is pair p's exact block sum.
+ *     gives 8 vectors of int32 partial sums; reduce4 / reduce_all turn them into one vector
+ *     whose lane p is pair p's exact block sum.
  *  3. The float chain runs one pair per lane with scalar's operations in scalar's order.
+ *     The f16 weight scales of the 8 lanes come from eight 4-byte loads and a few unpacks
+ *     (f16_lanes), not from gathers: vpgatherdd is slow on Zen 4 and on Intel parts with
+ *     the GDS microcode fix.
  * So every lane equals simd/scalar_quant.c bit for bit, for any split or batching.
+ *
+ * Decode (n_tok = 1) prefetches along each of the 8 streamed rows, and Q8_0 / Q4_0 / Q4_1
+ * run 8 rows x 4 blocks per step (dec_step; docs/PERFORMANCE.md, "AVX2 decode kernels").
  */
 #include <immintrin.h>
 #include <math.h>
@@ -31,9 +37,14 @@
 #endif
 
 enum {
-    PAIRS = 8,            /* (row, token) pairs per tile: one per float lane */
-    MAX_TOK = 2,          /* tokens per tile at most */
-    MAX_STRIDE = 1 << 27, /* row strides the 32-bit gather offsets cover */
+    PAIRS = 8,   /* (row, token) pairs per tile: one per float lane */
+    MAX_TOK = 2, /* tokens per tile at most */
+    /* decode: software prefetch distance along each of the 8 streamed weight rows (the
+     * hardware prefetcher follows them poorly). Measured best (docs/PERFORMANCE.md): the
+     * k-quants 256 B ahead into L1 (q6_k 7 -> 12 GB/s); Q8_0 / Q4_0 1 KiB ahead into L2,
+     * where 256 B or more into L1 was 10-25% slower than no prefetch at all. */
+    PF_K_BYTES = 256,
+    PF_Q32_BYTES = 1024,
     Q8_0_BYTES = sizeof(ql_block_q8_0),
     Q8_K_BYTES = sizeof(ql_block_q8_k),
 };
@@ -63,67 +74,83 @@ QL_INLINE int32_t hsum256(__m256i v) {
     return _mm_cvtsi128_si32(a);
 }
 
+/* ---- scales without gathers ------------------------------------------------------------- */
+
+/* Words 0 and 1 of the 4 bytes at a[l] + oa (lane l) and at b[l] + ob (lane 4 + l), as
+ * floats: *w0 and *w1 where not NULL (Q4_K's d and dmin, Q4_1's d and m). Eight 4-byte
+ * loads (load ports only) and 4-6 unpacks, in place of one or two 8-lane gathers. */
+QL_INLINE void f16_lanes(const uint8_t *const a[4], size_t oa, const uint8_t *const b[4],
+                         size_t ob, __m256 *w0, __m256 *w1) {
+    __m128i v[8];
+    for (int l = 0; l < 4; l++) {
+        v[l] = _mm_loadu_si32(a[l] + oa);
+        v[4 + l] = _mm_loadu_si32(b[l] + ob);
+    }
+    __m128i s[2];
+    for (int h = 0; h < 2; h++) /* [lane 0..3 word 0, lane 0..3 word 1] of each half */
+        s[h] = _mm_unpacklo_epi32(_mm_unpacklo_epi16(v[4 * h], v[4 * h + 1]),
+                                  _mm_unpacklo_epi16(v[4 * h + 2], v[4 * h + 3]));
+    if (w0) *w0 = _mm256_cvtph_ps(_mm_unpacklo_epi64(s[0], s[1]));
+    if (w1) *w1 = _mm256_cvtph_ps(_mm_unpackhi_epi64(s[0], s[1]));
+}
+
 /* ---- tiles -------------------------------------------------------------------------- */
 
 /* Lane p = r * T + t is row r, token t; rows / tokens past the valid ones repeat the last. */
 typedef struct tile {
-    const uint8_t *w[PAIRS];
-    const uint8_t *x[MAX_TOK];
-    __m256i widx, xidx; /* byte offset of lane p's row from w[0], x[0] */
+    const uint8_t *w[PAIRS];   /* weight row r */
+    const uint8_t *lw[PAIRS];  /* weight row of lane p */
+    const uint8_t *x[MAX_TOK]; /* activation row t */
 } tile;
 
 QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes,
                          int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok) {
-    int32_t wi[PAIRS], xi[PAIRS];
     for (int r = 0; r < R; r++)
         tl->w[r] = (const uint8_t *)w + (size_t)(r < n_rows ? r : n_rows - 1) * row_bytes;
     for (int t = 0; t < T; t++)
         tl->x[t] = (const uint8_t *)x + (size_t)(t < n_tok ? t : n_tok - 1) * x_row_bytes;
-    for (int p = 0; p < PAIRS; p++) {
-        wi[p] = (int32_t)(tl->w[p / T] - tl->w[0]);
-        xi[p] = (int32_t)(tl->x[p % T] - tl->x[0]);
-    }
-    tl->widx = _mm256_loadu_si256((const __m256i *)wi);
-    tl->xidx = _mm256_loadu_si256((const __m256i *)xi);
+    for (int p = 0; p < PAIRS; p++) tl->lw[p] = tl->w[p / T];
 }
 
-/* The low 16 bits of each int32 lane, as 8 f16 converted to float. */
-QL_INLINE __m256 f16_lanes(__m256i g) {
-    const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
-                                          0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
-    __m256i h = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(g, pick), _MM_SHUFFLE(3, 1, 2, 0));
-    return _mm256_cvtph_ps(_mm256_castsi256_si128(h));
-}
-
-/* The f16 at byte `off` (high: off + 2) of each lane's weight row, as floats. */
-QL_INLINE __m256 gather_w_f16(const tile *tl, size_t off, int high) {
-    __m256i g = _mm256_i32gather_epi32((const int *)(tl->w[0] + off), tl->widx, 1);
-    if (high) g = _mm256_srli_epi32(g, 16);
-    return f16_lanes(g);
+/* Words 0 and 1 (NULL: not wanted) of the 4 bytes at `off` of each lane's weight row. */
+QL_INLINE void lane_w_f16(const tile *tl, size_t off, __m256 *w0, __m256 *w1) {
+    f16_lanes(tl->lw, off, tl->lw + 4, off, w0, w1);
 }
 
 /* The f16 (f16: 1) or float (0) at byte `off` of each lane's activation row. */
-QL_INLINE __m256 gather_x_scale(const tile *tl, int T, size_t off, int f16) {
-    if (T == 1) {
+QL_INLINE __m256 lane_x_scale(const tile *tl, int T, size_t off, int f16) {
+    float f[MAX_TOK];
+    for (int t = 0; t < T; t++) {
         if (f16) {
             uint16_t h;
-            memcpy(&h, tl->x[0] + off, 2);
-            return _mm256_set1_ps(_cvtsh_ss(h));
+            memcpy(&h, tl->x[t] + off, 2);
+            f[t] = _cvtsh_ss(h);
+        } else {
+            memcpy(&f[t], tl->x[t] + off, 4);
         }
-        float f;
-        memcpy(&f, tl->x[0] + off, 4);
-        return _mm256_set1_ps(f);
     }
-    if (!f16) return _mm256_i32gather_ps((const float *)(tl->x[0] + off), tl->xidx, 1);
-    return f16_lanes(_mm256_i32gather_epi32((const int *)(tl->x[0] + off), tl->xidx, 1));
+    if (T == 1) return _mm256_set1_ps(f[0]);
+    return _mm256_unpacklo_ps(_mm256_set1_ps(f[0]), _mm256_set1_ps(f[1])); /* lanes t0 t1 t0 .. */
 }
 
 QL_INLINE void tile_store(__m256 acc, int R, int T, int64_t n_rows, int64_t n_tok, float *y,
                           int64_t ldy) {
+    if (T == 1 && n_rows == PAIRS) {
+        _mm256_storeu_ps(y, acc);
+        return;
+    }
     float out[PAIRS];
     _mm256_storeu_ps(out, acc);
     for (int r = 0; r < R && r < n_rows; r++)
         for (int t = 0; t < T && t < n_tok; t++) y[t * ldy + r] = out[r * T + t];
+}
+
+/* Decode: prefetches the `bytes` bytes at p + dist, into L1 (l1) or L2. */
+QL_INLINE void prefetch_row(const uint8_t *p, size_t bytes, size_t dist, int l1) {
+    for (size_t o = 0; o < bytes; o += 64) {
+        if (l1) _mm_prefetch((const char *)p + dist + o, _MM_HINT_T0);
+        else _mm_prefetch((const char *)p + dist + o, _MM_HINT_T1);
+    }
 }
 
 /* ---- Q8_0, Q4_0, Q4_1 weights x Q8_0 activations: one block of 32 per vector ----------- */
@@ -173,13 +200,118 @@ QL_INLINE __m256 q32_step(int kind, int R, int T, const tile *tl, int64_t b, __m
     }
     __m256i s = reduce_all(g[0], g[1]);
     size_t wo = (size_t)b * bs;
-    __m256 dw = gather_w_f16(tl, wo, 0), dx = gather_x_scale(tl, T, xo, 1);
+    __m256 dw, m, dx = lane_x_scale(tl, T, xo, 1);
+    lane_w_f16(tl, wo, &dw, kind == Q4_1 ? &m : NULL); /* Q4_1: d, m */
     __m256 term = _mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(s));
     if (kind == Q4_1) {
-        __m256 m = gather_w_f16(tl, wo, 1);
         term = _mm256_add_ps(term, _mm256_mul_ps(_mm256_mul_ps(m, dx), _mm256_loadu_ps(xsum)));
     }
     return _mm256_add_ps(acc, term);
+}
+
+/* ---- decode (one token), Q8_0 / Q4_0 / Q4_1: 8 rows x 4 blocks per step, no gathers ----
+ *
+ * Pair p (0, 1) = blocks b + 2p, b + 2p + 1. A row's pair vector holds in 128-bit half h
+ * 4 partial sums of block b + 2p + h; reduce4 over rows 4j .. 4j+3 then gives lane
+ * 4h + l = the exact sum of (row 4j + l, block b + 2p + h): "layout P". The weight and
+ * activation scales are put in layout P (f16_lanes, a permute of dx), the terms formed there
+ * in scalar's order, and a 128-bit permute per block gives one vector per block
+ * (lane = row), added to the accumulator in block order. */
+
+/* Row r's pair vector (p: the row at block b + 2p). Q8_0: x[h] = block b + 2p + h in element
+ * order. Nibbles: x[0] = elements 0-15 of both blocks, x[1] = elements 16-31 (low, high
+ * nibbles of the two blocks' qs, one load + one shift: no shuffle of the weights). */
+QL_INLINE __m256i dec_pair(int kind, const uint8_t *p, const __m256i x[2]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    if (kind == Q8_0) {
+        __m256i m[2];
+        for (int h = 0; h < 2; h++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(p + h * Q8_0_BYTES + 2));
+            m[h] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x[h], w)), ones);
+        }
+        return _mm256_add_epi32(_mm256_permute2x128_si256(m[0], m[1], 0x20),
+                                _mm256_permute2x128_si256(m[0], m[1], 0x31));
+    }
+    const size_t bs = q32_bytes(kind), off = kind == Q4_0 ? 2 : 4;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    /* [qs of block 2p | of 2p + 1]: broadcast (a load) + blend, off the shuffle ports */
+    __m256i q = _mm256_blend_epi32(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + off))),
+                                   _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p + bs + off))),
+                                   0xF0);
+    __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    /* int16: |pair| <= 2 * 15 * 127, two of them still exact */
+    __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x[0]), _mm256_maddubs_epi16(hi, x[1]));
+    return _mm256_madd_epi16(p16, ones);
+}
+
+/* Q4_0: d of blocks 2p, 2p + 1 of rows r[0..3] in layout P. The 32 bytes at a pair hold
+ * them at word 0 and word 9 (byte 18): unpacks in both 128-bit halves, one permute. */
+QL_INLINE __m256 q4_0_pair_d(const uint8_t *const r[4], size_t po) {
+    __m256i v[4];
+    for (int l = 0; l < 4; l++) v[l] = _mm256_loadu_si256((const __m256i *)(r[l] + po));
+    /* low half words 0..3: rows' word 0; high half words 4..7: rows' word 9 */
+    __m256i u = _mm256_unpacklo_epi32(_mm256_unpacklo_epi16(v[0], v[1]), _mm256_unpacklo_epi16(v[2], v[3]));
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(_mm256_permute4x64_epi64(u, _MM_SHUFFLE(3, 3, 3, 0))));
+}
+
+/* Each 128-bit half's 4 int32 lanes replaced by their sum. */
+QL_INLINE __m256i hsum_halves(__m256i v) {
+    v = _mm256_add_epi32(v, _mm256_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm256_add_epi32(v, _mm256_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+QL_INLINE __m256 dec_step(int kind, const tile *tl, int64_t b, __m256 acc) {
+    const size_t bs = q32_bytes(kind), off = (size_t)b * bs;
+    const uint8_t *xb = tl->x[0] + (size_t)b * Q8_0_BYTES;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i xv[2][2], xs[2]; /* xs: Q4_0 8 * block sums, Q4_1 block sums, in layout P */
+    for (int p = 0; p < 2; p++) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(xb + 2 * p * Q8_0_BYTES + 2));
+        __m256i c = _mm256_loadu_si256((const __m256i *)(xb + (2 * p + 1) * Q8_0_BYTES + 2));
+        if (kind == Q8_0) {
+            xv[p][0] = a, xv[p][1] = c;
+            continue;
+        }
+        xv[p][0] = _mm256_permute2x128_si256(a, c, 0x20);
+        xv[p][1] = _mm256_permute2x128_si256(a, c, 0x31);
+        __m256i e = _mm256_set1_epi8(kind == Q4_0 ? 8 : 1);
+        xs[p] = hsum_halves(_mm256_madd_epi16(
+            _mm256_add_epi16(_mm256_maddubs_epi16(e, xv[p][0]), _mm256_maddubs_epi16(e, xv[p][1])), ones));
+    }
+    const uint8_t *xr[4] = {xb, xb + Q8_0_BYTES, xb + 2 * Q8_0_BYTES, xb + 3 * Q8_0_BYTES};
+    __m256 dx4;
+    f16_lanes(xr, 0, xr, 0, &dx4, NULL);
+    __m256 dx[2] = {_mm256_permutevar8x32_ps(dx4, _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1)),
+                    _mm256_permutevar8x32_ps(dx4, _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3))};
+    __m256 t[2][2]; /* [pair][row group] */
+    for (int j = 0; j < 2; j++) {
+        const uint8_t *rw[4];
+        for (int l = 0; l < 4; l++) {
+            rw[l] = tl->w[4 * j + l] + off;
+            prefetch_row(rw[l], 4 * bs, PF_Q32_BYTES, 0);
+        }
+        for (int p = 0; p < 2; p++) {
+            const size_t po = 2 * p * bs;
+            __m256i v[4];
+            for (int l = 0; l < 4; l++) v[l] = dec_pair(kind, rw[l] + po, xv[p]);
+            __m256i g = reduce4(v[0], v[1], v[2], v[3]);
+            if (kind == Q4_0) g = _mm256_sub_epi32(g, xs[p]);
+            __m256 dw, m;
+            if (kind == Q4_0) dw = q4_0_pair_d(rw, po);
+            else f16_lanes(rw, po, rw, po + bs, &dw, kind == Q4_1 ? &m : NULL); /* Q4_1: d, m */
+            __m256 term = _mm256_mul_ps(_mm256_mul_ps(dw, dx[p]), _mm256_cvtepi32_ps(g));
+            if (kind == Q4_1) {
+                term = _mm256_add_ps(term, _mm256_mul_ps(_mm256_mul_ps(m, dx[p]), _mm256_cvtepi32_ps(xs[p])));
+            }
+            t[p][j] = term;
+        }
+    }
+    /* block b + 2p + h, lanes = rows 0..7 */
+    for (int p = 0; p < 2; p++) {
+        acc = _mm256_add_ps(acc, _mm256_permute2f128_ps(t[p][0], t[p][1], 0x20));
+        acc = _mm256_add_ps(acc, _mm256_permute2f128_ps(t[p][0], t[p][1], 0x31));
+    }
+    return acc;
 }
 
 QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
@@ -188,7 +320,10 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) acc = q32_step(kind, R, T, &tl, b, acc);
+    int64_t b = 0;
+    if (T == 1)
+        for (; b + 4 <= nb; b += 4) acc = dec_step(kind, &tl, b, acc);
+    for (; b < nb; b++) acc = q32_step(kind, R, T, &tl, b, acc);
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
 }
 
@@ -274,6 +409,7 @@ QL_INLINE __m256 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m25
     __m256i vi[PAIRS], vm[PAIRS], gi[2], gm[2];
     for (int r = 0; r < R; r++) {
         const uint8_t *blk = tl->w[r] + (size_t)b * bs;
+        if (T == 1) prefetch_row(blk, bs, PF_K_BYTES, 1);
         k_row s = k_row_load(kind, blk);
         __m256i ai[MAX_TOK];
         for (int t = 0; t < T; t++) ai[t] = _mm256_setzero_si256();
@@ -295,13 +431,15 @@ QL_INLINE __m256 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m25
         }
     }
     __m256i isum = reduce_all(gi[0], gi[1]), msum = reduce_all(gm[0], gm[1]);
-    __m256 dx = gather_x_scale(tl, T, xo, 0);
+    __m256 dx = lane_x_scale(tl, T, xo, 0);
     if (kind == Q6_K) {
-        __m256 d = gather_w_f16(tl, (size_t)b * bs + 206, 1); /* d at 208: 4 bytes from 206 */
+        __m256 d; /* word 1 of bytes 206..209: d at 208, no read past the block */
+        lane_w_f16(tl, (size_t)b * bs + offsetof(ql_block_q6_k, d) - 2, NULL, &d);
         __m256i total = _mm256_sub_epi32(isum, _mm256_slli_epi32(msum, 5));
         return _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dx, d), _mm256_cvtepi32_ps(total)));
     }
-    __m256 d = gather_w_f16(tl, (size_t)b * bs, 0), dmin = gather_w_f16(tl, (size_t)b * bs, 1);
+    __m256 d, dmin;
+    lane_w_f16(tl, (size_t)b * bs, &d, &dmin);
     __m256 inner = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)),
                                  _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum)));
     return _mm256_add_ps(acc, _mm256_mul_ps(dx, inner));
@@ -332,10 +470,6 @@ typedef struct tiles {
 static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t k,
                       const void *x, size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,
                       int64_t r0, int64_t r1) {
-    if (row_bytes > MAX_STRIDE || x_row_bytes > MAX_STRIDE) {
-        ql_kernels_scalar()->matmul[ts->type](w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1);
-        return;
-    }
     int64_t nb = k / ts->block;
     const char *wc = w, *xc = x;
     if (n_tok == 1) {
