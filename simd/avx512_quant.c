@@ -25,8 +25,8 @@
  *     batching, nor on the ISA.
  *
  * Decode (n_tok = 1) streams 16 weight rows at once with software prefetch; Q8_0 / Q4_0
- * run 4 blocks per step and take the f16 scales from plain loads + permutes (dec_step);
- * the other tiles gather the 16 lanes' scales (one vpgatherdd per block, 32-bit offsets:
+ * run 4 blocks per step and take the f16 scales from plain loads + permutes (dec_step),
+ * Q4_K decodes its scales for 4 rows per vector (kd_step); the other tiles gather the 16 lanes' scales (one vpgatherdd per block, 32-bit offsets:
  * rows or activation rows longer than 2^26 bytes go to the scalar kernel instead).
  * Two tokens run 8 x 2 tiles (one weight block decoded per tile, used for both tokens).
  * Prompts of GEMM_MIN_TOK tokens or more repack 16 rows into "lane = row" int8 vectors once
@@ -676,13 +676,129 @@ QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m51
     return _mm512_add_ps(acc, _mm512_mul_ps(dx, inner));
 }
 
+/* ---- decode (one token), Q4_K: 16 rows x one super-block per step, no gathers ---------
+ *
+ * Each row's 256 levels come from two 64-byte loads of qs as 4 vectors of 64 nibbles
+ * (AND, shift + AND: sub-blocks [0 | 2], [1 | 3], [4 | 6], [5 | 7]), multiplied by the
+ * activations (rearranged once per step, shared by all rows) with vpmaddubsw and scaled per
+ * sub-block by vpdpwssd into one int32 vector per row; reduce4 + reduce_halves give every
+ * row's exact isum, lane = row. The 16-byte headers (d, dmin, 12 packed scale bytes) of rows
+ * 4j .. 4j+3 are loaded as one vector (chunk c = row 4j + c); the 6-bit scales and mins are
+ * decoded there with in-chunk byte shuffles (the scale words of a row: one chunk broadcast +
+ * 4 vpshufb), msum comes from vpmaddwd + reduce4, and d / dmin reach lane = row by masked
+ * shuffles and one permute. The float chain is k_step's (scalar's).
+ * (The same treatment for Q6_K measured faster in cache, 28 -> 32 GB/s, but slower
+ * memory-resident, 17-19 -> 13-16 GB/s, so Q6_K keeps k_step: docs/PERFORMANCE.md.) */
+
+/* Chunk c of v in all four chunks (literal immediates for -O0). */
+QL_INLINE __m512i kd_bcast_chunk(__m512i v, int c) {
+    switch (c) {
+    case 0: return _mm512_shuffle_i32x4(v, v, 0x00);
+    case 1: return _mm512_shuffle_i32x4(v, v, 0x55);
+    case 2: return _mm512_shuffle_i32x4(v, v, 0xAA);
+    default: return _mm512_shuffle_i32x4(v, v, 0xFF);
+    }
+}
+
+/* The 16 bytes at p[0] + off, p[1] + off, p[2] + off, p[3] + off as chunks 0..3. */
+QL_INLINE __m512i kd_load4(const uint8_t *const p[4], size_t off) {
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p[0] + off)));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[1] + off)), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[2] + off)), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[3] + off)), 3);
+}
+
+/* Lane 4c + j -> lane 4j + c. */
+QL_INLINE __m512i kd_transpose(__m512i t) {
+    return _mm512_permutexvar_epi32(_mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0), t);
+}
+
+/* h[j] chunk c: row 4j + c. Lane 4j + c of the result: dword 0 of that chunk. */
+QL_INLINE __m512i kd_lane_rows(const __m512i h[4]) {
+    __m512i t = _mm512_mask_shuffle_epi32(h[0], 0x2222, h[1], _MM_PERM_AAAA);
+    t = _mm512_mask_shuffle_epi32(t, 0x4444, h[2], _MM_PERM_AAAA);
+    t = _mm512_mask_shuffle_epi32(t, 0x8888, h[3], _MM_PERM_AAAA);
+    return kd_transpose(t);
+}
+
+/* Q4_K header chunk [d, dmin, p0..p11] -> [sc0..sc7, mn0..mn7] (ql_k_scales_unpack). */
+QL_INLINE __m512i kd_q4k_scales(__m512i h) {
+    const __m512i c1 = _mm512_broadcast_i32x4(_mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15));
+    const __m512i c2 = _mm512_broadcast_i32x4(_mm_setr_epi8(-128, -128, -128, -128, 4, 5, 6, 7, -128, -128, -128, -128, 8, 9, 10, 11));
+    const __m512i m1 = _mm512_broadcast_i32x4(_mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0));
+    const __m512i m2 = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 0x0f0f0f0f));
+    const __m512i m3 = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+    __m512i x1 = _mm512_shuffle_epi8(h, c1), x2 = _mm512_shuffle_epi8(h, c2);
+    __m512i r = _mm512_or_si512(_mm512_and_si512(x1, m1), _mm512_and_si512(_mm512_srli_epi16(x1, 4), m2));
+    return _mm512_or_si512(r, _mm512_and_si512(_mm512_srli_epi16(x2, 2), m3));
+}
+
+QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
+    const size_t bs = sizeof(ql_block_q4_k), off = (size_t)b * bs;
+    const uint8_t *xb = tl->x[0] + (size_t)b * Q8_K_BYTES;
+    const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15);
+    const __m256i bs16 = _mm256_loadu_si256((const __m256i *)(xb + offsetof(ql_block_q8_k, bsums)));
+    __m512i xv[4], g[4], hv[4], mv[4];
+    /* sub-blocks [0 | 2], [1 | 3], [4 | 6], [5 | 7] (the nibble order) */
+    for (int h = 0; h < 2; h++) {
+        __m512i a = _mm512_loadu_si512(xb + 4 + 128 * h), c = _mm512_loadu_si512(xb + 68 + 128 * h);
+        xv[2 * h] = _mm512_shuffle_i64x2(a, c, _MM_SHUFFLE(1, 0, 1, 0));
+        xv[2 * h + 1] = _mm512_shuffle_i64x2(a, c, _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    /* sums of the bsums pairs (those of the 8 sub-blocks, |.| <= 4064) as int16, per chunk */
+    const __m512i bsx = _mm512_broadcast_i32x4(_mm256_cvtepi32_epi16(_mm256_madd_epi16(bs16, _mm256_set1_epi16(1))));
+    for (int j = 0; j < 4; j++) {
+        const uint8_t *p[4];
+        for (int c = 0; c < 4; c++) p[c] = tl->w[4 * j + c] + off;
+        __m512i v[4];
+        hv[j] = kd_load4(p, 0);
+        const __m512i dec = kd_q4k_scales(hv[j]);
+        const __m512i mnw = _mm512_broadcast_i32x4(_mm_setr_epi8(8, -128, 9, -128, 10, -128, 11, -128, 12, -128, 13, -128, 14, -128, 15, -128));
+        mv[j] = _mm512_madd_epi16(_mm512_shuffle_epi8(dec, mnw), bsx); /* mn words x pairs */
+        for (int c = 0; c < 4; c++) {
+            const uint8_t *blk = p[c];
+            for (size_t o = 0; o < bs; o += 64) _mm_prefetch((const char *)blk + PF_BYTES + o, _MM_HINT_T0);
+            const __m512i s = kd_bcast_chunk(dec, c); /* row 4j + c's [sc, mn] in every chunk */
+            __m512i ai = zero;
+            for (int h = 0; h < 2; h++) {
+                __m512i a = _mm512_loadu_si512(blk + 16 + 64 * h);
+                for (int u = 0; u < 2; u++) {
+                    const int k = 4 * h + u; /* scale of the low half; k + 2: the high half */
+                    const __m512i ctl = _mm512_mask_blend_epi64(0xF0, _mm512_set1_epi16((short)(0x8000 | k)),
+                                                                _mm512_set1_epi16((short)(0x8000 | (k + 2))));
+                    __m512i l = _mm512_and_si512(u ? _mm512_srli_epi16(a, 4) : a, m4);
+                    ai = _mm512_dpwssd_epi32(ai, _mm512_maddubs_epi16(l, xv[2 * h + u]), _mm512_shuffle_epi8(s, ctl));
+                }
+            }
+            v[c] = ai;
+        }
+        g[j] = reduce4(v[0], v[1], v[2], v[3]);
+    }
+    __m512i lo, hi;
+    reduce_halves(g, 0, &lo, &hi);
+    const __m512i isum = _mm512_add_epi32(lo, hi);
+    float dxs;
+    memcpy(&dxs, xb, 4);
+    const __m512 dx = _mm512_set1_ps(dxs);
+    const __m512i dd = kd_lane_rows(hv);
+    const __m512i msum = kd_transpose(reduce4(mv[0], mv[1], mv[2], mv[3]));
+    const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
+    const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+    __m512 inner = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)),
+                                 _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(msum)));
+    return _mm512_add_ps(acc, _mm512_mul_ps(dx, inner));
+}
+
 QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, int64_t n_rows,
                       const void *x, size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y,
                       int64_t ldy) {
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
     __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) acc = k_step(kind, R, T, &tl, b, acc);
+    if (T == 1 && R == PAIRS && kind == Q4_K)
+        for (int64_t b = 0; b < nb; b++) acc = kd_step(&tl, b, acc);
+    else
+        for (int64_t b = 0; b < nb; b++) acc = k_step(kind, R, T, &tl, b, acc);
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
 }
 
