@@ -179,6 +179,8 @@ ql_status ql_session_eval(ql_session *session, const int32_t *ids, size_t n, flo
 int32_t ql_session_pos(const ql_session *session);
 int32_t ql_session_n_ctx(const ql_session *session);
 int32_t ql_session_n_threads(const ql_session *session);
+/* The model the session evaluates. */
+const ql_model *ql_session_model(const ql_session *session);
 
 /* Forgets every token: the next eval starts at position 0. */
 void ql_session_reset(ql_session *session);
@@ -529,6 +531,12 @@ ql_perplexity_params ql_perplexity_params_default(void);
 ql_status ql_perplexity(const ql_model *model, const ql_model *base, const int32_t *ids,
                         size_t n_ids, const ql_perplexity_params *params,
                         ql_perplexity_result *result, ql_error *err);
+
+/* The same on sessions the caller made, e.g. with loop settings applied
+ * (ql_session_set_loop); their n_ctx must hold a window. params->n_threads is not used. */
+ql_status ql_perplexity_sessions(ql_session *session, ql_session *base, const int32_t *ids,
+                                 size_t n_ids, const ql_perplexity_params *params,
+                                 ql_perplexity_result *result, ql_error *err);
 
 typedef struct ql_synth_params {
     uint32_t struct_size;

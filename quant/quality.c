@@ -108,27 +108,18 @@ static void qrun_free(qrun *q) {
     free(q->in);
 }
 
-ql_status ql_perplexity(const ql_model *model, const ql_model *base, const int32_t *ids,
-                        size_t n_ids, const ql_perplexity_params *params,
-                        ql_perplexity_result *result, ql_error *err) {
-    ql_perplexity_params def = ql_perplexity_params_default();
-    const ql_perplexity_params *p = params ? params : &def;
-    if (!model || !result || (n_ids && !ids))
-        return ql_fail(err, QL_ERR_ARG, "perplexity: model, ids and result are required");
-    if (p->struct_size != sizeof *p)
-        return ql_fail(err, QL_ERR_ARG, "perplexity: params struct_size %u, expected %zu",
-                       p->struct_size, sizeof *p);
-    memset(result, 0, sizeof *result);
-    ql_model_info mi, bi;
+/* The windows' evaluation and scoring on sessions the caller made (their loop settings
+ * applied); `model` gives the vocabulary and BOS. */
+static ql_status perplexity_run(const ql_model *model, ql_session *s, ql_session *sb,
+                                const int32_t *ids, size_t n_ids,
+                                const ql_perplexity_params *p, ql_perplexity_result *result,
+                                ql_error *err) {
+    ql_model_info mi;
     ql_model_get_info(model, &mi);
-    if (base) {
-        ql_model_get_info(base, &bi);
-        if (bi.n_vocab != mi.n_vocab)
-            return ql_fail(err, QL_ERR_ARG, "perplexity: base vocabulary %d != model's %d",
-                           bi.n_vocab, mi.n_vocab);
-    }
     int32_t ctx = p->n_ctx, bos = mi.bos_id;
     if (ctx < 2) return ql_fail(err, QL_ERR_ARG, "perplexity: window of %d tokens", ctx);
+    if (ql_session_n_ctx(s) < ctx || (sb && ql_session_n_ctx(sb) < ctx))
+        return ql_fail(err, QL_ERR_ARG, "perplexity: sessions hold fewer than %d tokens", ctx);
     uint64_t n_win = (uint64_t)n_ids / (uint64_t)ctx;
     if (p->n_chunks > 0 && (uint64_t)p->n_chunks < n_win) n_win = (uint64_t)p->n_chunks;
     if (n_win == 0)
@@ -140,24 +131,18 @@ ql_status ql_perplexity(const ql_model *model, const ql_model *base, const int32
                            i, ids[i]);
 
     int32_t nb = ctx < QUALITY_MAX_BATCH ? ctx : QUALITY_MAX_BATCH;
-    ql_session_params sp = ql_session_params_default();
-    sp.n_ctx = ctx;
-    sp.n_batch = nb;
-    sp.n_threads = p->n_threads;
     qrun q;
     memset(&q, 0, sizeof q);
-    ql_status st = ql_session_new(model, &sp, &q.s, err);
-    if (!st && base) st = ql_session_new(base, &sp, &q.sb, err);
-    if (st) { qrun_free(&q); return st; }
     size_t rows = (size_t)nb * (size_t)mi.n_vocab;
     q.lx = malloc(rows * sizeof(float));
-    q.lb = base ? malloc(rows * sizeof(float)) : NULL;
+    q.lb = sb ? malloc(rows * sizeof(float)) : NULL;
     q.in = malloc((size_t)ctx * sizeof(int32_t));
-    if (!q.lx || (base && !q.lb) || !q.in) {
+    if (!q.lx || (sb && !q.lb) || !q.in) {
         qrun_free(&q);
         return ql_fail(err, QL_ERR_NOMEM, "perplexity: out of memory for logits");
     }
 
+    ql_status st = QL_OK;
     scorer sc;
     memset(&sc, 0, sizeof sc);
     for (uint64_t w = 0; !st && w < n_win; w++) {
@@ -171,23 +156,77 @@ ql_status ql_perplexity(const ql_model *model, const ql_model *base, const int32
         } else {
             memcpy(q.in, t, (size_t)ctx * sizeof(int32_t));
         }
-        ql_session_reset(q.s);
-        if (q.sb) ql_session_reset(q.sb);
+        ql_session_reset(s);
+        if (sb) ql_session_reset(sb);
         for (int32_t b0 = 0; !st && b0 < ctx; b0 += nb) {
             int32_t n = ctx - b0 < nb ? ctx - b0 : nb;
-            st = ql_session_eval(q.s, q.in + b0, (size_t)n, q.lx, true, err);
-            if (!st && q.sb) st = ql_session_eval(q.sb, q.in + b0, (size_t)n, q.lb, true, err);
+            st = ql_session_eval(s, q.in + b0, (size_t)n, q.lx, true, err);
+            if (!st && sb) st = ql_session_eval(sb, q.in + b0, (size_t)n, q.lb, true, err);
             int32_t m = b0 + n <= n_scored ? n : n_scored - b0; /* rows with a target */
             if (!st && m > 0) score_rows(&sc, q.lx, q.lb, target + b0, m, mi.n_vocab);
         }
         if (!st && p->progress) {
             ql_perplexity_result part;
-            fill_result(&sc, base != NULL, w + 1, &part);
+            fill_result(&sc, sb != NULL, w + 1, &part);
             p->progress(&part, n_win, p->progress_user);
         }
     }
     qrun_free(&q);
     if (st) return st;
-    fill_result(&sc, base != NULL, n_win, result);
+    fill_result(&sc, sb != NULL, n_win, result);
     return ql_ok(err);
+}
+
+static ql_status check_call(const ql_model *model, const ql_model *base, const int32_t *ids,
+                            size_t n_ids, const ql_perplexity_params *p,
+                            ql_perplexity_result *result, ql_error *err) {
+    if (!model || !result || (n_ids && !ids))
+        return ql_fail(err, QL_ERR_ARG, "perplexity: model, ids and result are required");
+    if (p->struct_size != sizeof *p)
+        return ql_fail(err, QL_ERR_ARG, "perplexity: params struct_size %u, expected %zu",
+                       p->struct_size, sizeof *p);
+    memset(result, 0, sizeof *result);
+    if (base) {
+        ql_model_info mi, bi;
+        ql_model_get_info(model, &mi);
+        ql_model_get_info(base, &bi);
+        if (bi.n_vocab != mi.n_vocab)
+            return ql_fail(err, QL_ERR_ARG, "perplexity: base vocabulary %d != model's %d",
+                           bi.n_vocab, mi.n_vocab);
+    }
+    return QL_OK;
+}
+
+ql_status ql_perplexity(const ql_model *model, const ql_model *base, const int32_t *ids,
+                        size_t n_ids, const ql_perplexity_params *params,
+                        ql_perplexity_result *result, ql_error *err) {
+    ql_perplexity_params def = ql_perplexity_params_default();
+    const ql_perplexity_params *p = params ? params : &def;
+    ql_status st = check_call(model, base, ids, n_ids, p, result, err);
+    if (st) return st;
+    if (p->n_ctx < 2) return ql_fail(err, QL_ERR_ARG, "perplexity: window of %d tokens", p->n_ctx);
+    ql_session_params sp = ql_session_params_default();
+    sp.n_ctx = p->n_ctx;
+    sp.n_batch = p->n_ctx < QUALITY_MAX_BATCH ? p->n_ctx : QUALITY_MAX_BATCH;
+    sp.n_threads = p->n_threads;
+    ql_session *s = NULL, *sb = NULL;
+    st = ql_session_new(model, &sp, &s, err);
+    if (!st && base) st = ql_session_new(base, &sp, &sb, err);
+    if (!st) st = perplexity_run(model, s, sb, ids, n_ids, p, result, err);
+    ql_session_free(s);
+    ql_session_free(sb);
+    return st;
+}
+
+ql_status ql_perplexity_sessions(ql_session *session, ql_session *base, const int32_t *ids,
+                                 size_t n_ids, const ql_perplexity_params *params,
+                                 ql_perplexity_result *result, ql_error *err) {
+    ql_perplexity_params def = ql_perplexity_params_default();
+    const ql_perplexity_params *p = params ? params : &def;
+    if (!session) return ql_fail(err, QL_ERR_ARG, "perplexity: session is NULL");
+    const ql_model *model = ql_session_model(session);
+    ql_status st = check_call(model, base ? ql_session_model(base) : NULL, ids, n_ids, p,
+                              result, err);
+    if (st) return st;
+    return perplexity_run(model, session, base, ids, n_ids, p, result, err);
 }

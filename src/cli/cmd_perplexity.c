@@ -4,10 +4,9 @@
  * text, and with --kl-base how far its next-token distributions are from a base model's.
  *
  * Without loop options this is ql_perplexity(), whose sessions run the model's own loop
- * settings. With any --loop* option (or --stats) the same windows are evaluated here, on a
- * session whose loop settings ql_loop_args_apply() sets, and the scoring below is the one
- * of quant/quality.c (double precision, same order), so both paths give the same numbers
- * for the same settings. Each window is one batched evaluation from an empty cache (for
+ * settings. With any --loop* option (or --stats) the CLI makes the sessions, applies the
+ * loop settings with ql_loop_args_apply() and calls ql_perplexity_sessions(), which shares
+ * ql_perplexity()'s windows and scoring (quant/quality.c). Each window is one batched evaluation from an empty cache (for
  * --ctx <= 512), so the window's tokens never see a previous window's K/V: with
  * `virtual` + `serial` and V = n (the default for --loop-count n) that equals the unrolled,
  * uncached model, and so does `merge` (the chunk only sees its own current iteration).
@@ -119,131 +118,6 @@ static void on_progress(const ql_perplexity_result *r, uint64_t total, void *use
     fprintf(stderr, "  %.1f s  ETA %.0f s", dt,
             dt / (double)r->n_windows * (double)(total - r->n_windows));
     fflush(stderr);
-}
-
-/* ---- the looped path: ql_perplexity()'s windows and scoring on a configured session ---- */
-
-/* log(sum exp(x)) over n values and the index of the largest (lowest on ties). */
-static double log_sum_exp(const float *x, int32_t n, int32_t *argmax) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    double m = x[best], s = 0.0;
-    for (int32_t i = 0; i < n; i++) s += exp((double)x[i] - m);
-    *argmax = best;
-    return m + log(s);
-}
-
-typedef struct scorer {
-    double sum_nll, sum_base_nll, sum_kl, max_kl;
-    uint64_t n, agree;
-} scorer;
-
-static void score_rows(scorer *sc, const float *lx, const float *lb, const int32_t *target,
-                       int64_t n_rows, int32_t n_vocab) {
-    for (int64_t r = 0; r < n_rows; r++) {
-        const float *x = lx + (size_t)r * (size_t)n_vocab;
-        int32_t ax, ab;
-        double lse_x = log_sum_exp(x, n_vocab, &ax);
-        sc->sum_nll += lse_x - (double)x[target[r]];
-        if (lb) {
-            const float *b = lb + (size_t)r * (size_t)n_vocab;
-            double lse_b = log_sum_exp(b, n_vocab, &ab), kl = 0.0;
-            for (int32_t i = 0; i < n_vocab; i++) {
-                double lq = (double)b[i] - lse_b, lp = (double)x[i] - lse_x;
-                kl += exp(lq) * (lq - lp);
-            }
-            if (kl < 0.0) kl = 0.0; /* rounding for identical rows */
-            sc->sum_base_nll += lse_b - (double)b[target[r]];
-            sc->sum_kl += kl;
-            if (kl > sc->max_kl) sc->max_kl = kl;
-            sc->agree += ax == ab;
-        }
-        sc->n++;
-    }
-}
-
-static void fill_result(const scorer *sc, bool has_base, uint64_t windows,
-                        ql_perplexity_result *r) {
-    memset(r, 0, sizeof *r);
-    r->n_windows = windows;
-    r->n_tokens = sc->n;
-    double n = sc->n ? (double)sc->n : 1.0;
-    r->nll = sc->sum_nll / n;
-    r->ppl = exp(r->nll);
-    r->has_base = has_base;
-    if (has_base) {
-        r->base_nll = sc->sum_base_nll / n;
-        r->base_ppl = exp(r->base_nll);
-        r->kld_mean = sc->sum_kl / n;
-        r->kld_max = sc->max_kl;
-        r->top1 = (double)sc->agree / n;
-        r->ppl_ratio = exp(r->nll - r->base_nll);
-    }
-}
-
-/* Perplexity of the session `s` (its loop settings already applied) over the windows of
- * ids, as ql_perplexity() defines them; `sb` (may be NULL) is the base model's session. */
-static ql_status ppl_sessions(ppl_opts *o, ql_session *s, ql_session *sb, const ql_model *m,
-                              const int32_t *ids, size_t n_ids, ql_perplexity_result *res,
-                              ql_error *e) {
-    ql_model_info mi;
-    ql_model_get_info(m, &mi);
-    int32_t ctx = (int32_t)o->ctx, bos = mi.bos_id, nb = ql_session_n_ctx(s);
-    if (nb > 512) nb = 512;
-    uint64_t n_win = (uint64_t)n_ids / (uint64_t)ctx;
-    if (o->chunks > 0 && (uint64_t)o->chunks < n_win) n_win = (uint64_t)o->chunks;
-    if (n_win == 0) {
-        snprintf(e->message, sizeof e->message,
-                 "perplexity: %zu tokens do not fill one window of %d", n_ids, ctx);
-        return QL_ERR_ARG;
-    }
-    for (size_t i = 0; i < n_win * (uint64_t)ctx; i++)
-        if (ids[i] < 0 || ids[i] >= mi.n_vocab) {
-            snprintf(e->message, sizeof e->message,
-                     "perplexity: token %zu id %d outside the vocabulary", i, ids[i]);
-            return QL_ERR_ARG;
-        }
-    size_t rows = (size_t)nb * (size_t)mi.n_vocab;
-    float *lx = malloc(rows * sizeof *lx), *lb = sb ? malloc(rows * sizeof *lb) : NULL;
-    int32_t *in = malloc((size_t)ctx * sizeof *in);
-    ql_status st = QL_OK;
-    if (!lx || (sb && !lb) || !in) {
-        snprintf(e->message, sizeof e->message, "perplexity: out of memory for logits");
-        st = QL_ERR_NOMEM;
-    }
-    scorer sc;
-    memset(&sc, 0, sizeof sc);
-    for (uint64_t w = 0; !st && w < n_win; w++) {
-        const int32_t *t = ids + w * (uint64_t)ctx;
-        const int32_t *target = bos >= 0 ? t : t + 1;
-        int32_t n_scored = bos >= 0 ? ctx : ctx - 1;
-        if (bos >= 0) {
-            in[0] = bos;
-            memcpy(in + 1, t, (size_t)(ctx - 1) * sizeof *in);
-        } else {
-            memcpy(in, t, (size_t)ctx * sizeof *in);
-        }
-        ql_session_reset(s);
-        if (sb) ql_session_reset(sb);
-        for (int32_t b0 = 0; !st && b0 < ctx; b0 += nb) {
-            int32_t n = ctx - b0 < nb ? ctx - b0 : nb;
-            st = ql_session_eval(s, in + b0, (size_t)n, lx, true, e);
-            if (!st && sb) st = ql_session_eval(sb, in + b0, (size_t)n, lb, true, e);
-            int32_t k = b0 + n <= n_scored ? n : n_scored - b0; /* rows with a target */
-            if (!st && k > 0) score_rows(&sc, lx, lb, target + b0, k, mi.n_vocab);
-        }
-        if (!st) {
-            ql_perplexity_result part;
-            fill_result(&sc, sb != NULL, w + 1, &part);
-            on_progress(&part, n_win, o);
-        }
-    }
-    free(lx);
-    free(lb);
-    free(in);
-    if (!st) fill_result(&sc, sb != NULL, n_win, res);
-    return st;
 }
 
 static const char *const k_kv[] = {"virtual", "merge"}, *const k_attn[] = {"parallel", "serial"},
@@ -376,17 +250,14 @@ int ql_cmd_perplexity(int argc, char **argv) {
     o.t0 = now_s();
     ql_perplexity_result r;
     ql_status st;
-    if (s) {
-        st = ppl_sessions(&o, s, sb, m, ids, n_ids, &r, &e);
-    } else {
-        ql_perplexity_params pp = ql_perplexity_params_default();
-        pp.n_ctx = (int32_t)o.ctx;
-        pp.n_chunks = (int32_t)o.chunks;
-        pp.n_threads = (int32_t)o.threads;
-        pp.progress = on_progress;
-        pp.progress_user = &o;
-        st = ql_perplexity(m, b, ids, n_ids, &pp, &r, &e);
-    }
+    ql_perplexity_params pp = ql_perplexity_params_default();
+    pp.n_ctx = (int32_t)o.ctx;
+    pp.n_chunks = (int32_t)o.chunks;
+    pp.n_threads = (int32_t)o.threads;
+    pp.progress = on_progress;
+    pp.progress_user = &o;
+    if (s) st = ql_perplexity_sessions(s, sb, ids, n_ids, &pp, &r, &e);
+    else st = ql_perplexity(m, b, ids, n_ids, &pp, &r, &e);
     if (o.bar) fputc('\n', stderr);
     if (st) {
         rc = st == QL_ERR_ARG ? 2 : 1;

@@ -116,6 +116,7 @@ void ql_session_free(ql_session *s) {
 
 int32_t ql_session_pos(const ql_session *s) { return s->pos; }
 int32_t ql_session_n_ctx(const ql_session *s) { return s->n_ctx; }
+const ql_model *ql_session_model(const ql_session *s) { return s->model; }
 int32_t ql_session_n_threads(const ql_session *s) { return ql_pool_n_threads(s->pool); }
 
 void ql_session_set_activation_observer(ql_session *s, ql_activation_fn fn, void *user) {
