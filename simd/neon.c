@@ -42,7 +42,7 @@ void ql_kernels_init_neon_quant(ql_kernel_table *t, bool dotprod);
 enum {
     W = 4,        /* floats per vector */
     PP_ROWS = 4,  /* prompt tile: weight rows ... */
-    PP_TOKS = 4,  /* ... x tokens (the switch below covers the remainders) */
+    PP_TOKS = 4,  /* ... x tokens (tile_walk.h covers the remainders) */
     TG_ROWS = 8,  /* decode tile (n_tok = 1): weight rows */
 };
 
@@ -124,54 +124,7 @@ QL_INLINE void tile(const char *w, size_t row_bytes, int64_t k, const char *x,
         for (int j = 0; j < T; j++) y[(t0 + j) * ldy + r0 + i] = vaddvq_f32(acc[i][j]);
 }
 
-/* Rows [r, r + R) for every token: full token tiles, then one tile of the rest. */
-QL_INLINE void rows_all_tokens(const char *w, size_t row_bytes, int64_t k, const char *x,
-                               size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,
-                               int64_t r, int R, uint32_t type) {
-    int64_t t = 0;
-    for (; t + PP_TOKS <= n_tok; t += PP_TOKS)
-        tile(w, row_bytes, k, x, x_row_bytes, y, ldy, r, t, R, PP_TOKS, type);
-    switch (n_tok - t) {
-    case 3: tile(w, row_bytes, k, x, x_row_bytes, y, ldy, r, t, R, 3, type); break;
-    case 2: tile(w, row_bytes, k, x, x_row_bytes, y, ldy, r, t, R, 2, type); break;
-    case 1: tile(w, row_bytes, k, x, x_row_bytes, y, ldy, r, t, R, 1, type); break;
-    default: break;
-    }
-}
-
-QL_INLINE void matmul_tiled(const void *wv, size_t row_bytes, int64_t k, const void *xv,
-                            size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,
-                            int64_t r0, int64_t r1, uint32_t type) {
-    const char *w = wv, *x = xv;
-    int64_t r = r0;
-    if (n_tok == 1) {
-        for (; r + TG_ROWS <= r1; r += TG_ROWS)
-            tile(w, row_bytes, k, x, x_row_bytes, y, ldy, r, 0, TG_ROWS, 1, type);
-        for (; r < r1; r++) tile(w, row_bytes, k, x, x_row_bytes, y, ldy, r, 0, 1, 1, type);
-        return;
-    }
-    for (; r + PP_ROWS <= r1; r += PP_ROWS)
-        rows_all_tokens(w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r, PP_ROWS, type);
-    for (; r < r1; r++) rows_all_tokens(w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r, 1, type);
-}
-
-static void matmul_f32(const void *w, size_t row_bytes, int64_t k, const void *x,
-                       size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
-                       int64_t r1) {
-    matmul_tiled(w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1, QL_TYPE_F32);
-}
-
-static void matmul_f16(const void *w, size_t row_bytes, int64_t k, const void *x,
-                       size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
-                       int64_t r1) {
-    matmul_tiled(w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1, QL_TYPE_F16);
-}
-
-static void matmul_bf16(const void *w, size_t row_bytes, int64_t k, const void *x,
-                        size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
-                        int64_t r1) {
-    matmul_tiled(w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1, QL_TYPE_BF16);
-}
+#include "tile_walk.h" /* rows_all_tokens, matmul_tiled, matmul_f32/f16/bf16 */
 
 /* Four accumulators over 16-float steps, then 4-float steps, then a zero-padded tail. */
 static float dot(const float *a, const float *b, int64_t n) {
