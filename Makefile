@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEPS = cmake gcc g++ make pkg-config libsleef-dev libxxhash-dev libbenchmark-dev libpcre2-dev libjansson-dev
 
-.PHONY: all deps build run test asan clean
+.PHONY: all deps build run test test-isa asan clean
 
 all: build
 
@@ -27,6 +27,17 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The model and fixture tests again with the kernel table forced to each level this CPU
+# runs (QLOOP_ISA), so every ISA's kernels are checked against the references end to end.
+# The kernel tests already run per level inside `make test`.
+test-isa: build
+	@for isa in scalar avx2 avx512 neon; do \
+	  if QLOOP_ISA=$$isa ./$(BUILD)/qloop info --cpu 2>/dev/null | grep -q "^in use: *$$isa$$"; then \
+	    echo "== QLOOP_ISA=$$isa"; \
+	    (cd $(BUILD) && QLOOP_ISA=$$isa ctest --output-on-failure -j $(JOBS) -E 'kernels') || exit 1; \
+	  else echo "== QLOOP_ISA=$$isa: not available on this CPU or build, skipped"; fi; \
+	done
 
 # The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 asan: deps
