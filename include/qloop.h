@@ -420,6 +420,8 @@ typedef struct ql_quantize_params {
     bool search;             /* error-minimising scales (default); false: round-to-nearest */
     ql_quantize_progress_fn progress; /* may be NULL */
     void *progress_user;
+    bool llamacpp_ref;       /* instead: llama.cpp's reference quantizer (what it writes
+                                without an imatrix), to compare with; excludes imatrix */
 } ql_quantize_params;
 
 ql_quantize_params ql_quantize_params_default(void);

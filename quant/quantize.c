@@ -411,7 +411,7 @@ static void quantize_row_ref(uint32_t type, const float *x, void *dst, int64_t k
 }
 
 bool ql_quantize_rows(uint32_t type, const float *x, void *dst, int64_t nrows, int64_t k,
-                      const float *imatrix, bool search) {
+                      const float *imatrix, ql_quant_method method) {
     if (!ql_quant_can_write(type, k)) return false;
     uint64_t rb;
     ql_type_row_bytes(type, (uint64_t)k, &rb);
@@ -424,8 +424,10 @@ bool ql_quantize_rows(uint32_t type, const float *x, void *dst, int64_t nrows, i
             uint16_t *o = out;
             for (int64_t i = 0; i < k; i++)
                 o[i] = type == QL_TYPE_F16 ? ql_f32_to_f16(xr[i]) : ql_f32_to_bf16(xr[i]);
-        } else if (search) {
+        } else if (method == QL_QUANT_SEARCH) {
             quantize_row_search(type, xr, out, k, imatrix);
+        } else if (method == QL_QUANT_LLAMACPP) {
+            ql_quantize_row_llamacpp(type, xr, out, k);
         } else {
             quantize_row_ref(type, xr, out, k);
         }

@@ -31,12 +31,24 @@ bool ql_quant_can_write(uint32_t type, int64_t k);
 /* True when ql_dequantize_rows reads `type`: the types above. */
 bool ql_quant_can_read(uint32_t type);
 
+/* How ql_quantize_rows chooses the block scales. */
+typedef enum ql_quant_method {
+    QL_QUANT_RTN = 0,      /* formats.h's reference: round-to-nearest from the block's range */
+    QL_QUANT_SEARCH = 1,   /* the error-minimising search above (imatrix-weighted) */
+    QL_QUANT_LLAMACPP = 2, /* llama.cpp's reference quantizer (llamacpp_ref.c), for
+                              comparisons; ignores the imatrix */
+} ql_quant_method;
+
 /* Quantizes nrows rows of k floats (row-major) to `type` into dst (nrows * row_bytes).
- * `imatrix`: k non-negative importance weights, or NULL for 1. `search`: false gives the
- * reference round-to-nearest blocks of formats.h. Returns false (writing nothing) when
- * !ql_quant_can_write(type, k). Float types ignore imatrix and search. */
+ * `imatrix`: k non-negative importance weights, or NULL for 1 (QL_QUANT_SEARCH only).
+ * Returns false (writing nothing) when !ql_quant_can_write(type, k). Float types ignore
+ * imatrix and method. */
 bool ql_quantize_rows(uint32_t type, const float *x, void *dst, int64_t nrows, int64_t k,
-                      const float *imatrix, bool search);
+                      const float *imatrix, ql_quant_method method);
+
+/* One row of k floats with llama.cpp's reference quantizer (quant/llamacpp_ref.c): Q8_0,
+ * Q4_0, Q4_1, Q4_K, Q5_K, Q6_K; k a whole number of blocks. */
+void ql_quantize_row_llamacpp(uint32_t type, const float *x, void *dst, int64_t k);
 
 /* Converts nrows rows of k elements of `type` to float (reference decoders). */
 bool ql_dequantize_rows(uint32_t type, const void *src, float *y, int64_t nrows, int64_t k);

@@ -30,6 +30,8 @@ static void quantize_usage(FILE *f) {
             "                  higher precision; norms and 1-D tensors stay f32)\n"
             "  --imatrix FILE  importance matrix (imatrix.dat) weighting the error search\n"
             "  --rtn           round-to-nearest scales instead of the error-minimising search\n"
+            "  --llamacpp-ref  llama.cpp's reference quantizer instead (what it writes\n"
+            "                  without an imatrix), to compare the two on the same model\n"
             "  --verbose       one line per tensor: name, type, size, RMSE vs the input;\n"
             "                  with --imatrix, the tensors the importance weights reached\n"
             "  -t N            threads (default: physical cores)\n"
@@ -115,6 +117,8 @@ int ql_cmd_quantize(int argc, char **argv) {
             o.verbose = true;
         } else if (!strcmp(a, "--rtn")) {
             p.search = false;
+        } else if (!strcmp(a, "--llamacpp-ref")) {
+            p.llamacpp_ref = true;
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "qloop quantize: unknown option '%s'\n", a);
             quantize_usage(stderr);

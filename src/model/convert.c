@@ -561,7 +561,7 @@ static ql_status write_tensor(const ql_hf_gguf *c, uint64_t i, uint32_t type, ql
             const float *x = b->f;
             if (t->type == QL_TYPE_F32) x = (const float *)b->raw;
             else ql_dequantize_rows(t->type, b->raw, b->f, n, k);
-            ql_quantize_rows(type, x, b->o, n, k, NULL, false);
+            ql_quantize_rows(type, x, b->o, n, k, NULL, QL_QUANT_RTN);
             out = b->o;
         }
         st = ql_gguf_write_data(w, out, (size_t)((uint64_t)n * out_rb), err);

@@ -148,7 +148,7 @@ typedef struct rows_job {
     const float *const *imat; /* per expert (one for a 2-D matrix); entries may be NULL */
     int64_t rows_per_imat;    /* rows of the tensor that share one imat entry */
     int64_t row0;             /* the tensor row of x's first row */
-    bool search;
+    ql_quant_method method;
 } rows_job;
 
 static void rows_task(void *ctx, int64_t begin, int64_t end, int thread) {
@@ -159,7 +159,7 @@ static void rows_task(void *ctx, int64_t begin, int64_t end, int thread) {
         int64_t stop = (e + 1) * j->rows_per_imat - j->row0;
         if (stop > end) stop = end;
         ql_quantize_rows(j->type, j->x + r * j->k, j->dst + (uint64_t)r * j->row_bytes, stop - r,
-                         j->k, j->imat[e], j->search);
+                         j->k, j->imat[e], j->method);
         r = stop;
     }
 }
@@ -206,13 +206,19 @@ static int64_t lookup_imatrix(const ql_imatrix *m, const src_tensor *t, const fl
     return found;
 }
 
+static ql_quant_method quant_method(const ql_quantize_params *p) {
+    return p->llamacpp_ref ? QL_QUANT_LLAMACPP : p->search ? QL_QUANT_SEARCH : QL_QUANT_RTN;
+}
+static const char *const method_names[] = {"rtn", "search", "llama.cpp-reference"};
+
 static bool is_float_type(uint32_t type) {
     return type == QL_TYPE_F32 || type == QL_TYPE_F16 || type == QL_TYPE_BF16;
 }
 
 /* True when tensor t, stored as `type`, is quantized with importance weights on every row. */
 static bool imatrix_weighted(const qrun *q, const src_tensor *t, uint32_t type) {
-    if (!q->imat || !q->p->search || type == t->type || is_float_type(type)) return false;
+    if (!q->imat || quant_method(q->p) != QL_QUANT_SEARCH || type == t->type || is_float_type(type))
+        return false;
     int64_t n = tensor_n_mats(t);
     const float **imat = malloc((size_t)n * sizeof *imat);
     bool all = imat && lookup_imatrix(q->imat, t, imat) == n;
@@ -241,7 +247,7 @@ static ql_status build_header(qrun *q, const char *in, ql_error *err) {
     if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "version", ql_version(), err);
     if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "type", q->recipe->name, err);
     if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "method",
-                                  q->p->search ? "search" : "rtn", err);
+                                  method_names[quant_method(q->p)], err);
     if (!st) st = ql_gguf_set_str(q->w, QUANTIZE_PREFIX "source", base, err);
     if (!st && q->p->imatrix) {
         const char *ib = strrchr(q->p->imatrix, '/');
@@ -355,7 +361,7 @@ static ql_status do_tensor(qrun *q, uint64_t i, ql_quantize_progress *pr, ql_err
             const float *x = q->fbuf;
             if (t->type == QL_TYPE_F32) x = (const float *)src; /* aligned by the format */
             else ql_dequantize_rows(t->type, src, q->fbuf, nr, k);
-            rows_job job = {type, x, q->qbuf, out_rb, k, imat, rows / n_mats, r, q->p->search};
+            rows_job job = {type, x, q->qbuf, out_rb, k, imat, rows / n_mats, r, quant_method(q->p)};
             ql_pool_for(q->pool, nr, 1, 1, rows_task, &job);
             ql_dequantize_rows(type, q->qbuf, q->dbuf, nr, k);
             for (int64_t e = 0; e < nr * k; e++) {
@@ -417,6 +423,10 @@ ql_status ql_quantize(const char *in, const char *out, const ql_quantize_params 
     if (p->struct_size != sizeof *p)
         return ql_fail(err, QL_ERR_ARG, "quantize: params struct_size %u, expected %zu",
                        p->struct_size, sizeof *p);
+    if (p->llamacpp_ref && p->imatrix)
+        return ql_fail(err, QL_ERR_ARG,
+                       "quantize: the llama.cpp reference quantizer takes no imatrix (%s)",
+                       p->imatrix);
     const ql_recipe *r = ql_recipe_find(p->type ? p->type : "");
     if (!r)
         return ql_fail(err, QL_ERR_ARG, "quantize: unknown type '%s' (one of %s)",

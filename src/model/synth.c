@@ -437,7 +437,7 @@ static void fill_task(void *ctx, int64_t begin, int64_t end, int thread) {
     }
     if (j->t->type != QL_TYPE_F32)
         ql_quantize_rows(j->t->type, j->x + begin * k, j->q + (uint64_t)begin * j->row_bytes,
-                         end - begin, k, NULL, false);
+                         end - begin, k, NULL, QL_QUANT_RTN);
 }
 
 typedef struct srun {

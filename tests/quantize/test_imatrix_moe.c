@@ -182,7 +182,7 @@ static void test_mixtral_experts_weighted(void) {
             const float *w = ql_imatrix_get_expert(im, name, k, n_exp, x);
             CHECK_MSG(w != NULL, "%s expert %lld: no slice", name, (long long)x);
             const float *xf = (const float *)src->data + x * rows * k;
-            CHECK(ql_quantize_rows(t->type, xf, buf, rows, k, w, true));
+            CHECK(ql_quantize_rows(t->type, xf, buf, rows, k, w, QL_QUANT_SEARCH));
             const uint8_t *got = (const uint8_t *)t->data + (size_t)x * slice;
             CHECK_MSG(memcmp(buf, got, slice) == 0,
                       "%s expert %lld: not quantized with its imatrix slice", name, (long long)x);

@@ -226,6 +226,27 @@ static void test_quantize_imatrix_and_provenance(void) {
     CHECK(have_type && have_imat && have_ftype);
     ql_file_free(qf);
     unlink(out);
+    /* llama.cpp's reference quantizer has no imatrix path: refused, naming the file */
+    snprintf(cmd, sizeof cmd, "%s quantize '%s' '%s' --type q4_k_m --llamacpp-ref --imatrix '%s'",
+             QL_CLI_PATH, g_model, out, imat);
+    CHECK(run_cmd(cmd, log, sizeof log) != 0);
+    CHECK_MSG(strstr(log, "imatrix") && strstr(log, "imatrix.dat"), "%s", log);
+    CHECK(!exists(out));
+    /* without one it writes a file that records the method */
+    snprintf(cmd, sizeof cmd, "%s quantize '%s' '%s' --type q4_k_m --llamacpp-ref", QL_CLI_PATH,
+             g_model, out);
+    CHECK_MSG(run_cmd(cmd, log, sizeof log) == 0, "%s", log);
+    bool have_method = false;
+    CHECK(ql_file_open(out, &qf, &err) == QL_OK);
+    for (uint64_t i = 0; qf && i < ql_file_n_meta(qf); i++) {
+        const char *key, *tn;
+        char val[256];
+        ql_file_meta(qf, i, &key, &tn, val, sizeof val, 4);
+        if (!strcmp(key, "qloop.quantize.method")) have_method = strstr(val, "llama.cpp") != NULL;
+    }
+    CHECK(have_method);
+    ql_file_free(qf);
+    unlink(out);
     unlink(imat);
 }
 

@@ -71,8 +71,8 @@ static void check_types(bool heavy_tail, bool use_imatrix) {
     const float *im = use_imatrix ? imat : NULL;
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         uint32_t type = types[t];
-        CHECK(ql_quantize_rows(type, x, q_ref, ROWS, K, im, false));
-        CHECK(ql_quantize_rows(type, x, q_srch, ROWS, K, im, true));
+        CHECK(ql_quantize_rows(type, x, q_ref, ROWS, K, im, QL_QUANT_RTN));
+        CHECK(ql_quantize_rows(type, x, q_srch, ROWS, K, im, QL_QUANT_SEARCH));
         double e_ref = wrmse(type, x, q_ref, im), e_srch = wrmse(type, x, q_srch, im);
         printf("  %-5s %-6s %-9s RTN %.4e  search %.4e  (%.1f%% lower)\n",
                ql_type_get(type)->name, heavy_tail ? "t3" : "normal",
@@ -94,16 +94,16 @@ static void test_float_types_and_fit(void) {
     float x[64], y[64];
     uint16_t h[64];
     for (int i = 0; i < 64; i++) x[i] = (float)normal();
-    CHECK(ql_quantize_rows(QL_TYPE_F16, x, h, 2, 32, NULL, true));
+    CHECK(ql_quantize_rows(QL_TYPE_F16, x, h, 2, 32, NULL, QL_QUANT_SEARCH));
     CHECK(ql_dequantize_rows(QL_TYPE_F16, h, y, 2, 32));
     for (int i = 0; i < 64; i++) CHECK(fabsf(x[i] - y[i]) <= fabsf(x[i]) * 1e-3f);
-    CHECK(ql_quantize_rows(QL_TYPE_BF16, x, h, 1, 64, NULL, true));
+    CHECK(ql_quantize_rows(QL_TYPE_BF16, x, h, 1, 64, NULL, QL_QUANT_SEARCH));
     CHECK(ql_dequantize_rows(QL_TYPE_BF16, h, y, 1, 64));
     for (int i = 0; i < 64; i++) CHECK(fabsf(x[i] - y[i]) <= fabsf(x[i]) * 8e-3f);
     CHECK(!ql_quant_can_write(QL_TYPE_Q8_0, 33));
     CHECK(!ql_quant_can_write(QL_TYPE_Q4_K, 64));
     CHECK(ql_quant_can_write(QL_TYPE_Q4_K, 512));
-    CHECK(!ql_quantize_rows(QL_TYPE_Q6_K, x, h, 1, 64, NULL, true));
+    CHECK(!ql_quantize_rows(QL_TYPE_Q6_K, x, h, 1, 64, NULL, QL_QUANT_SEARCH));
 }
 
 /* Constant and all-zero blocks stay exact (or within one f16 ulp of the constant). */
@@ -115,7 +115,7 @@ static void test_degenerate_blocks(void) {
     for (int c = 0; c < 2; c++) {
         for (int i = 0; i < 256; i++) x[i] = c ? 0.5f : 0.0f;
         for (size_t t = 0; t < 6; t++) {
-            CHECK(ql_quantize_rows(types[t], x, q, 1, 256, NULL, true));
+            CHECK(ql_quantize_rows(types[t], x, q, 1, 256, NULL, QL_QUANT_SEARCH));
             CHECK(ql_dequantize_rows(types[t], q, y, 1, 256));
             for (int i = 0; i < 256; i++) CHECK_NEAR(y[i], x[i], 1e-3);
         }

@@ -1,10 +1,12 @@
 /* tests/quantize/test_search_vs_rtn.c: the error-minimising quantizer gives a lower RMSE
- * than round-to-nearest on every tensor of a model, through ql_quantize (the file path a
- * user takes): a synthetic llama-tiny in F32 (ql_synth) for every quantized recipe, and the
- * trained ../shared/models/tiny-dense (HF folder, bf16) for q4_0 and q4_k_m. Each tensor is
- * quantized twice (search, --rtn) and the per-tensor RMSE that the progress callback
- * reports is compared: strictly lower with the search wherever the tensor is quantized,
- * equal where it stays F32/F16/BF16. Prints the per-tensor table.
+ * than round-to-nearest, and than llama.cpp's reference quantizer (what llama.cpp writes
+ * without an imatrix; quant/llamacpp_ref.c), on every tensor of a model, through ql_quantize
+ * (the file path a user takes): a synthetic llama-tiny in F32 (ql_synth) for every quantized
+ * recipe, and the trained ../shared/models/tiny-dense (HF folder, bf16) for q4_0 and q4_k_m
+ * against round-to-nearest and every recipe against llama.cpp's. Each tensor is quantized
+ * by both methods and the per-tensor RMSE that the progress callback reports is compared:
+ * strictly lower with the search wherever the tensor is quantized, equal where it stays
+ * F32/F16/BF16. Prints the per-tensor table.
  * `test_quantize_search_vs_rtn` runs the synthetic model; with the argument `tiny-dense`
  * (ctest test_quantize_search_vs_rtn_tiny_dense) the trained one, which a sanitizer build
  * skips: its 7.7M weights take minutes unoptimised and exercise the same code. */
@@ -38,12 +40,16 @@ static void on_tensor(const ql_quantize_progress *p, void *user) {
     r->rmse = p->rmse;
 }
 
-static bool quantize(const char *in, const char *type, bool search, table *t) {
+enum method { SEARCH, RTN, LLAMACPP };
+static const char *const method_name[] = {"search", "rtn", "llama.cpp"};
+
+static bool quantize(const char *in, const char *type, enum method m, table *t) {
     char out[512];
-    snprintf(out, sizeof out, "%s/%s-%s.gguf", g_dir, type, search ? "search" : "rtn");
+    snprintf(out, sizeof out, "%s/%s-%d.gguf", g_dir, type, (int)m);
     ql_quantize_params p = ql_quantize_params_default();
     p.type = type;
-    p.search = search;
+    p.search = m == SEARCH;
+    p.llamacpp_ref = m == LLAMACPP;
     p.n_threads = 2;
     p.progress = on_tensor;
     p.progress_user = t;
@@ -59,25 +65,27 @@ static bool is_float(const char *type) {
     return !strcmp(type, "f32") || !strcmp(type, "f16") || !strcmp(type, "bf16");
 }
 
-/* Quantizes `in` both ways as `type`; every tensor must do at least as well with the
- * search, and strictly better when it is quantized. */
-static void compare(const char *label, const char *in, const char *type) {
+/* Quantizes `in` as `type` with the search and with `base` (round-to-nearest, or llama.cpp's
+ * reference quantizer); every tensor must do at least as well with the search, and strictly
+ * better when it is quantized. */
+static void compare(const char *label, const char *in, const char *type, enum method base) {
     static table s, r;
-    if (!quantize(in, type, true, &s) || !quantize(in, type, false, &r)) return;
+    if (!quantize(in, type, SEARCH, &s) || !quantize(in, type, base, &r)) return;
+    const char *bn = method_name[base];
     CHECK_EQ_INT(s.n, r.n);
     if (s.n != r.n) return;
     int n_quant = 0, n_better = 0;
     double worst = 0.0, sum_gain = 0.0;
-    printf("%s --type %s\n  %-28s %-5s %11s %11s %7s\n", label, type, "tensor", "type", "rtn rmse",
-           "search rmse", "lower");
+    printf("%s --type %s, search vs %s\n  %-28s %-5s %11s %11s %7s\n", label, type, bn, "tensor",
+           "type", "base rmse", "search rmse", "lower");
     for (int i = 0; i < s.n; i++) {
         const row *a = &s.r[i], *b = &r.r[i];
         CHECK_MSG(!strcmp(a->name, b->name) && !strcmp(a->type, b->type),
                   "%s: tensor %d is %s/%s with the search, %s/%s with rtn", type, i, a->name,
                   a->type, b->name, b->type);
         if (is_float(a->type)) {
-            CHECK_MSG(a->rmse == b->rmse, "%s %s (%s): rmse %.6g search vs %.6g rtn", type,
-                      a->name, a->type, a->rmse, b->rmse);
+            CHECK_MSG(a->rmse == b->rmse, "%s %s (%s): rmse %.6g search vs %.6g %s", type,
+                      a->name, a->type, a->rmse, b->rmse, bn);
             continue;
         }
         double gain = b->rmse > 0 ? 1.0 - a->rmse / b->rmse : 0.0;
@@ -87,11 +95,12 @@ static void compare(const char *label, const char *in, const char *type) {
         n_better += a->rmse < b->rmse;
         sum_gain += gain;
         if (n_quant == 1 || gain < worst) worst = gain;
-        CHECK_MSG(a->rmse < b->rmse, "%s %s (%s): search rmse %.6g is not below rtn %.6g", type,
-                  a->name, a->type, a->rmse, b->rmse);
+        CHECK_MSG(a->rmse < b->rmse, "%s %s (%s): search rmse %.6g is not below %s %.6g", type,
+                  a->name, a->type, a->rmse, bn, b->rmse);
     }
-    printf("  => %d/%d quantized tensors lower with the search; mean %.2f%%, least %.2f%% lower\n",
-           n_better, n_quant, n_quant ? 100.0 * sum_gain / n_quant : 0.0, 100.0 * worst);
+    printf("  => %d/%d quantized tensors lower with the search than %s; mean %.2f%%, least %.2f%% "
+           "lower\n", n_better, n_quant, bn, n_quant ? 100.0 * sum_gain / n_quant : 0.0,
+           100.0 * worst);
     CHECK_MSG(n_quant > 0, "%s: no tensor was quantized", type);
 }
 
@@ -107,8 +116,10 @@ static void test_synthetic_llama_tiny(void) {
     CHECK_MSG(ql_synth(model, &sp, &e) == QL_OK, "synth: %s", e.message);
     static const char *const types[] = {"q8_0", "q4_0", "q4_1", "q4_k_s", "q4_k_m", "q5_k_m",
                                         "q6_k"};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        compare("synthetic llama-tiny (f32)", model, types[i]);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        compare("synthetic llama-tiny (f32)", model, types[i], RTN);
+        compare("synthetic llama-tiny (f32)", model, types[i], LLAMACPP);
+    }
     unlink(model);
 }
 
@@ -119,8 +130,11 @@ static void test_trained_tiny_dense(void) {
         printf("skip: %s not found\n", dir);
         return;
     }
-    compare("trained tiny-dense (HF folder, bf16)", dir, "q4_0");
-    compare("trained tiny-dense (HF folder, bf16)", dir, "q4_k_m");
+    static const char *const types[] = {"q8_0", "q4_0", "q4_1", "q4_k_m", "q5_k_m", "q6_k"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (i == 1 || i == 3) compare("trained tiny-dense (HF folder, bf16)", dir, types[i], RTN);
+        compare("trained tiny-dense (HF folder, bf16)", dir, types[i], LLAMACPP);
+    }
 }
 
 #if defined(__SANITIZE_ADDRESS__)
