@@ -24,10 +24,12 @@
  *     produces scalar's bits: results depend neither on the row split, nor on the
  *     batching, nor on the ISA.
  *
- * Decode (n_tok = 1) streams 16 weight rows at once with software prefetch; Q8_0 / Q4_0
- * run 4 blocks per step and take the f16 scales from plain loads + permutes (dec_step),
- * Q4_K decodes its scales for 4 rows per vector (kd_step); the other tiles gather the 16 lanes' scales (one vpgatherdd per block, 32-bit offsets:
- * rows or activation rows longer than 2^26 bytes go to the scalar kernel instead).
+ * Decode (n_tok = 1) streams 16 weight rows at once and prefetches the next 16 (pf_next).
+ * Q8_0 / Q4_0 run 4 blocks per step and take the f16 scales from plain loads + permutes
+ * (dec_step), Q4_K decodes its scales for 4 rows per vector (kd_step), Q6_K merges its
+ * high bits with one vpternlogd per 64 levels (kq6_step, d still gathered); the other
+ * tiles gather the 16 lanes' scales (one vpgatherdd per block, 32-bit offsets: rows or
+ * activation rows longer than 2^26 bytes go to the scalar kernel instead).
  * Two tokens run 8 x 2 tiles (one weight block decoded per tile, used for both tokens).
  * Prompts of GEMM_MIN_TOK tokens or more repack 16 rows into "lane = row" int8 vectors once
  * and run 16 rows x 8 tokens per register tile with broadcast activations (q32_prompt,
@@ -54,10 +56,6 @@ enum {
     PAIRS = 16,                   /* (row, token) pairs per tile: one per float lane */
     MAX_TOK = 4,                  /* tokens per tile at most */
     MAX_STRIDE = 1 << 26,         /* row strides the 32-bit gather offsets cover */
-    /* decode: software prefetch distance along each weight row, into L1. 16 rows x 256 B
-     * keep ~4 KB in flight; 1-2 KB per row measured slower (16 rows x 2 KB fill L1), and
-     * no prefetch 1.5-2x slower at memory-resident sizes (docs/PERFORMANCE.md) */
-    PF_BYTES = 256,
     Q8_0_BYTES = sizeof(ql_block_q8_0),
     Q8_K_BYTES = sizeof(ql_block_q8_k),
     /* prompts: tokens per register tile, blocks per packed weight segment (16 rows x KC
@@ -114,7 +112,24 @@ typedef struct tile {
     const uint8_t *w[PAIRS];     /* weight row r */
     const uint8_t *x[MAX_TOK];   /* activation row t */
     __m512i widx, xidx;          /* byte offset of lane p's row from w[0], x[0] */
+    const uint8_t *pf;           /* decode: the next tile's first row (NULL: none) */
+    size_t pf_blk;               /* decode: bytes of the next tile to prefetch per block */
 } tile;
+
+/* Decode prefetch: while a tile runs, the next tile's rows (the next n_next * row_bytes
+ * bytes: rows are contiguous) are prefetched into L2 in address order, the bytes of nblk
+ * blocks per step, split into `parts` pieces spread over the step. One sequential stream
+ * per thread, a tile (18-110 KB) ahead, instead of 16 short row streams: per-row L1
+ * prefetch 256 B ahead reached 13-20 GB/s memory-resident, this 22-27 GB/s
+ * (docs/PERFORMANCE.md). In one burst per step Q6_K's 53 lines were slower. */
+QL_INLINE void pf_next(const tile *tl, int64_t b, int nblk, int part, int parts) {
+    if (!tl->pf) return;
+    size_t len = tl->pf_blk * (size_t)nblk;
+    uintptr_t a = (uintptr_t)(tl->pf + (size_t)b * tl->pf_blk);
+    uintptr_t e = a + len * (size_t)(part + 1) / (size_t)parts;
+    for (a = (a + len * (size_t)part / (size_t)parts) & ~(uintptr_t)63; a < e; a += 64)
+        _mm_prefetch((const char *)a, _MM_HINT_T1);
+}
 
 QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes,
                          int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok) {
@@ -129,6 +144,16 @@ QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes
     }
     tl->widx = _mm512_loadu_si512(wi);
     tl->xidx = _mm512_loadu_si512(xi);
+    tl->pf = NULL;
+    tl->pf_blk = 0;
+}
+
+/* Decode: the n_next rows after the tile are prefetched while it runs. */
+QL_INLINE void tile_next(tile *tl, int T, const void *w, size_t row_bytes, int64_t n_rows,
+                         int64_t n_next, size_t bs) {
+    if (T != 1 || n_next <= 0) return;
+    tl->pf = (const uint8_t *)w + (size_t)n_rows * row_bytes;
+    tl->pf_blk = (size_t)n_next * bs;
 }
 
 /* The f16 at byte `off` of each lane's weight row (off + 4 within the row), as floats;
@@ -364,10 +389,10 @@ QL_INLINE __m512 dec_step(int kind, const tile *tl, int64_t b, __m512 acc) {
     __m512 dx = dec_bcast4(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)dxh)));
     __m512 t[4];
     for (int j = 0; j < 4; j++) {
+        pf_next(tl, b, 4, j, 4);
         __m512i v[4];
         for (int l = 0; l < 4; l++) {
             const uint8_t *p = tl->w[4 * j + l] + off;
-            for (size_t o = 0; o < 4 * bs; o += 64) _mm_prefetch((const char *)p + PF_BYTES + o, _MM_HINT_T0);
             v[l] = dec_row(kind, p, xv, corr);
         }
         __m512i g = reduce4(v[0], v[1], v[2], v[3]);
@@ -388,9 +413,10 @@ QL_INLINE __m512 dec_step(int kind, const tile *tl, int64_t b, __m512 acc) {
 
 QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
                         int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok,
-                        int64_t nb, float *y, int64_t ldy) {
+                        int64_t nb, float *y, int64_t ldy, int64_t n_next) {
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
+    tile_next(&tl, T, w, row_bytes, n_rows, n_next, q32_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     int64_t b = 0;
     if (T == 1 && R == PAIRS && kind != Q4_1)
@@ -639,8 +665,7 @@ QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m51
     __m512i v[PAIRS], g[4];
     for (int r = 0; r < R; r++) {
         const uint8_t *blk = tl->w[r] + (size_t)b * bs;
-        if (T == 1)
-            for (size_t o = 0; o < bs; o += 64) _mm_prefetch((const char *)blk + PF_BYTES + o, _MM_HINT_T0);
+        if (T == 1) pf_next(tl, b, 1, r, R);
         k_row s = k_row_load(kind, blk);
         __m512i ai[MAX_TOK];
         for (int t = 0; t < T; t++) ai[t] = _mm512_setzero_si512();
@@ -686,9 +711,7 @@ QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m51
  * 4j .. 4j+3 are loaded as one vector (chunk c = row 4j + c); the 6-bit scales and mins are
  * decoded there with in-chunk byte shuffles (the scale words of a row: one chunk broadcast +
  * 4 vpshufb), msum comes from vpmaddwd + reduce4, and d / dmin reach lane = row by masked
- * shuffles and one permute. The float chain is k_step's (scalar's).
- * (The same treatment for Q6_K measured faster in cache, 28 -> 32 GB/s, but slower
- * memory-resident, 17-19 -> 13-16 GB/s, so Q6_K keeps k_step: docs/PERFORMANCE.md.) */
+ * shuffles and one permute. The float chain is k_step's (scalar's). */
 
 /* Chunk c of v in all four chunks (literal immediates for -O0). */
 QL_INLINE __m512i kd_bcast_chunk(__m512i v, int c) {
@@ -750,6 +773,7 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
     for (int j = 0; j < 4; j++) {
         const uint8_t *p[4];
         for (int c = 0; c < 4; c++) p[c] = tl->w[4 * j + c] + off;
+        pf_next(tl, b, 1, j, 4);
         __m512i v[4];
         hv[j] = kd_load4(p, 0);
         const __m512i dec = kd_q4k_scales(hv[j]);
@@ -757,7 +781,6 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
         mv[j] = _mm512_madd_epi16(_mm512_shuffle_epi8(dec, mnw), bsx); /* mn words x pairs */
         for (int c = 0; c < 4; c++) {
             const uint8_t *blk = p[c];
-            for (size_t o = 0; o < bs; o += 64) _mm_prefetch((const char *)blk + PF_BYTES + o, _MM_HINT_T0);
             const __m512i s = kd_bcast_chunk(dec, c); /* row 4j + c's [sc, mn] in every chunk */
             __m512i ai = zero;
             for (int h = 0; h < 2; h++) {
@@ -789,14 +812,79 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
     return _mm512_add_ps(acc, _mm512_mul_ps(dx, inner));
 }
 
+/* ---- decode (one token), Q6_K: 16 rows x one super-block per step ---------------------
+ *
+ * A row's 256 levels from 4 loads: ql bytes 0-63 and 64-127 (A_h) and qh half h broadcast
+ * to both 256-bit halves (H_h). Byte i of A_h holds the low nibbles of elements 128h + i
+ * and the high nibbles of 128h + 64 + i; their 2 high bits are bits 0-1 (i < 32) or 2-3
+ * (i >= 32) of H_h byte i, and bits 4-5 or 6-7. Masking H_h first (0x03 | 0x0C, 0x30 |
+ * 0xC0) makes the word shifts that move those bits to 4-5 leak nothing across bytes, so
+ * one vpternlogd merges them with the nibbles:
+ *   L_h = (A_h & 15) | ((H_h & M1) << [4 | 2]),  elements 128h + i
+ *   U_h = (A_h >> 4 & 15) | ((H_h & M2) >> [0 | 2]),  elements 128h + 64 + i
+ * 128-bit chunk k of L_h is sub-block 8h + k, of U_h 8h + 4 + k. vpmaddubsw with the
+ * activations and vpdpwssd with the scales (one vpermw each) sum sc_j * q . x into one
+ * int32 vector per row; the -32 offset of the levels joins the same vector as one more
+ * vpdpwssd of 32 * sc_j against -bsums_j (|32 sc| <= 4096, |bsum| <= 2032: int16). Then
+ * reduce4 + reduce_halves give each row's exact total, lane = row, and the float chain is
+ * k_step's (scalar's): acc + (dx * d) * total. */
+QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
+    const size_t bs = sizeof(ql_block_q6_k), off = (size_t)b * bs;
+    const uint8_t *xb = tl->x[0] + (size_t)b * Q8_K_BYTES;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    const __m512i m1 = _mm512_inserti64x4(_mm512_set1_epi8(0x03), _mm256_set1_epi8(0x0C), 1);
+    const __m512i m2 = _mm512_inserti64x4(_mm512_set1_epi8(0x30), _mm256_set1_epi8((char)0xC0), 1);
+    const __m512i s1 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i s2 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    /* int16 lane i of chunk (h, u) uses scale 8h + 4u + i / 8 */
+    __m512i sidx[4];
+    for (int c = 0; c < 4; c++)
+        sidx[c] = _mm512_add_epi16(_mm512_set1_epi16((short)(4 * c)), _mm512_loadu_si512(k_q6_lane_sub));
+    __m512i xv[4];
+    for (int c = 0; c < 4; c++) xv[c] = _mm512_loadu_si512(xb + 4 + 64 * c);
+    const __m512i nbs = _mm512_castsi256_si512(_mm256_sub_epi16(
+        _mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)(xb + offsetof(ql_block_q8_k, bsums)))));
+    __m512i g[4];
+    for (int j = 0; j < 4; j++) {
+        pf_next(tl, b, 1, j, 4);
+        __m512i v[4];
+        for (int l = 0; l < 4; l++) {
+            const uint8_t *blk = tl->w[4 * j + l] + off;
+            const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192))));
+            __m512i ai = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 5), nbs);
+            for (int h = 0; h < 2; h++) {
+                const __m512i a = _mm512_loadu_si512(blk + 64 * h);
+                const __m512i hq = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h)));
+                /* 0xEC: (a & c) | b */
+                __m512i lo = _mm512_ternarylogic_epi32(a, _mm512_sllv_epi16(_mm512_and_si512(hq, m1), s1), m4, 0xEC);
+                __m512i up = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 4), _mm512_srlv_epi16(_mm512_and_si512(hq, m2), s2), m4, 0xEC);
+                ai = _mm512_dpwssd_epi32(ai, _mm512_maddubs_epi16(lo, xv[2 * h]), _mm512_permutexvar_epi16(sidx[2 * h], sc));
+                ai = _mm512_dpwssd_epi32(ai, _mm512_maddubs_epi16(up, xv[2 * h + 1]), _mm512_permutexvar_epi16(sidx[2 * h + 1], sc));
+            }
+            v[l] = ai;
+        }
+        g[j] = reduce4(v[0], v[1], v[2], v[3]);
+    }
+    __m512i lo, hi;
+    reduce_halves(g, 0, &lo, &hi);
+    const __m512i total = _mm512_add_epi32(lo, hi);
+    float dxs;
+    memcpy(&dxs, xb, 4);
+    const __m512 d = gather_w_f16(tl, off + 206, 1); /* d at 208: 4 bytes from 206 */
+    return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(dxs), d), _mm512_cvtepi32_ps(total)));
+}
+
 QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, int64_t n_rows,
                       const void *x, size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y,
-                      int64_t ldy) {
+                      int64_t ldy, int64_t n_next) {
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
+    tile_next(&tl, T, w, row_bytes, n_rows, n_next, k_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     if (T == 1 && R == PAIRS && kind == Q4_K)
         for (int64_t b = 0; b < nb; b++) acc = kd_step(&tl, b, acc);
+    else if (T == 1 && R == PAIRS && kind == Q6_K)
+        for (int64_t b = 0; b < nb; b++) acc = kq6_step(&tl, b, acc);
     else
         for (int64_t b = 0; b < nb; b++) acc = k_step(kind, R, T, &tl, b, acc);
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
@@ -983,7 +1071,8 @@ QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, c
 /* ---- matmul entries: tiles over rows and tokens ------------------------------------------ */
 
 typedef void (*tile_fn)(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
-                        size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy);
+                        size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy,
+                        int64_t n_next);
 
 typedef void (*prompt_fn)(const void *w, size_t row_bytes, int64_t nb, const void *x,
                           size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
@@ -1016,20 +1105,21 @@ static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t 
         tile_fn fn = n_tok == 1 ? ts->t16x1 : ts->t8x2;
         for (int64_t r = r0; r < r1; r += R)
             fn(wc + (size_t)r * row_bytes, row_bytes, r1 - r < R ? r1 - r : R, x, x_row_bytes,
-               n_tok, nb, y + r, ldy);
+               n_tok, nb, y + r, ldy, r1 - r - R < 0 ? 0 : r1 - r - R < R ? r1 - r - R : R);
         return;
     }
     for (int64_t r = r0; r < r1; r += 4)
         for (int64_t t = 0; t < n_tok; t += 4)
             ts->t4x4(wc + (size_t)r * row_bytes, row_bytes, r1 - r < 4 ? r1 - r : 4,
                      xc + (size_t)t * x_row_bytes, x_row_bytes, n_tok - t < 4 ? n_tok - t : 4,
-                     nb, y + t * ldy + r, ldy);
+                     nb, y + t * ldy + r, ldy, 0);
 }
 
 #define QL_TILE(name, impl, kind, R, T)                                                    \
     static void name(const void *w, size_t row_bytes, int64_t n_rows, const void *x,       \
-                     size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy) { \
-        impl(kind, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok, nb, y, ldy);         \
+                     size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy,  \
+                     int64_t n_next) {                                                      \
+        impl(kind, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok, nb, y, ldy, n_next); \
     }
 
 #define QL_PROMPT(name, impl, kind)                                                         \
