@@ -2,7 +2,8 @@
  * src/cli/cmd_bench.c: `qloop bench`: prompt (pp) and generation (tg) tokens/s, with the
  * memory-bandwidth roofline measured in the same run.
  *
- * pp: one batched evaluation of P tokens from an empty context.
+ * pp: one batched evaluation of P tokens from an empty context, computing the last token's
+ *     logits (as a prompt before generation, and llama-bench's pp, do).
  * tg: N single-token evaluations from an empty context, each computing its logits (as
  *     generation and llama-bench's tg do; decode_bytes counts the output matrix).
  * Tokens are seeded pseudo-random ids. Each is repeated R times; median, min and max are
@@ -129,7 +130,7 @@ int ql_cmd_bench(int argc, char **argv) {
         if (p > 0) {
             ql_session_reset(s);
             double t0 = now_s();
-            if (ql_session_eval(s, ids, (size_t)p, NULL, false, &e)) goto fail;
+            if (ql_session_eval(s, ids, (size_t)p, logits, false, &e)) goto fail;
             pp[r] = (double)p / (now_s() - t0);
         }
         if (n > 0) {
