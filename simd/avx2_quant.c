@@ -515,11 +515,6 @@ QL_INLINE __m256 rows_f16(const uint8_t *const rows[PAIRS], size_t off) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
 }
 
-/* Lane i: the int16 pair (a_i, b_i), from int32 lanes whose values fit int16. */
-QL_INLINE __m256i pair16(__m256i a, __m256i b) {
-    return _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(b, 16));
-}
-
 QL_INLINE __m256i bcast32(const uint8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -685,6 +680,23 @@ QL_INLINE void q32_prompt(int kind, const void *w, size_t row_bytes, int64_t nb,
  * msum = sum_j mn[j] * (bsums[2j] + bsums[2j+1]); Q6_K (-32 scales[2i], -32 scales[2i+1])
  * for the -32 offset of the levels. isum and msum equal scalar's integers (exact int32). */
 
+/* vpshufb controls, per 32-bit lane: int16 0 <- byte a of the lane, int16 1 <- byte b, into
+ * the low byte (zero-extended: k_pick_lo[b], a = b) or the high byte (k_pick_hi[b] with a =
+ * b, k_pick_hi[4 + i] with a = 2i, b = 2i + 1). */
+#define QL_PICK(a0, a1, b0, b1)                                                            \
+    {a0, a1, b0, b1, a0 + 4, a1 + 4, b0 + 4, b1 + 4, a0 + 8, a1 + 8, b0 + 8, b1 + 8,        \
+     a0 + 12, a1 + 12, b0 + 12, b1 + 12, a0, a1, b0, b1, a0 + 4, a1 + 4, b0 + 4, b1 + 4,   \
+     a0 + 8, a1 + 8, b0 + 8, b1 + 8, a0 + 12, a1 + 12, b0 + 12, b1 + 12}
+/* -128 + 4 * l (l < 4) keeps bit 7 set: vpshufb writes zero */
+static const int8_t k_pick_lo[4][32] = {QL_PICK(0, -128, 0, -128), QL_PICK(1, -128, 1, -128),
+                                        QL_PICK(2, -128, 2, -128), QL_PICK(3, -128, 3, -128)};
+static const int8_t k_pick_hi[6][32] = {QL_PICK(-128, 0, -128, 0), QL_PICK(-128, 1, -128, 1),
+                                        QL_PICK(-128, 2, -128, 2), QL_PICK(-128, 3, -128, 3),
+                                        QL_PICK(-128, 0, -128, 1), QL_PICK(-128, 2, -128, 3)};
+#undef QL_PICK
+
+QL_INLINE __m256i pick(const int8_t c[32]) { return _mm256_loadu_si256((const __m256i *)c); }
+
 typedef struct k_pack {
     __m256i w[64];   /* levels */
     __m256i sc[16];  /* int16 pairs (s, s): 8 (Q4_K/Q5_K) or 16 (Q6_K) */
@@ -694,7 +706,6 @@ typedef struct k_pack {
 
 QL_INLINE void k_pack_block(int kind, const uint8_t *const rows[PAIRS], size_t off, k_pack *kp) {
     const __m256i m4 = _mm256_set1_epi8(15);
-    int32_t sc[16][PAIRS], mn[8][PAIRS];
     if (kind == Q6_K) {
         const __m256i m30 = _mm256_set1_epi8(0x30);
         for (int h = 0; h < 2; h++) {
@@ -714,18 +725,15 @@ QL_INLINE void k_pack_block(int kind, const uint8_t *const rows[PAIRS], size_t o
                                         _mm256_and_si256(_mm256_srli_epi16(hb[g], 2), m30));
             }
         }
-        for (int r = 0; r < PAIRS; r++) {
-            const int8_t *s = (const int8_t *)(rows[r] + off + offsetof(ql_block_q6_k, scales));
-            for (int j = 0; j < 16; j++) sc[j][r] = s[j];
-        }
-        __m256i v[16];
-        for (int j = 0; j < 16; j++) {
-            v[j] = _mm256_loadu_si256((const __m256i *)sc[j]);
-            kp->sc[j] = pair16(v[j], v[j]);
-        }
-        const __m256i m32 = _mm256_set1_epi32(-32);
-        for (int i = 0; i < 8; i++)
-            kp->bias[i] = pair16(_mm256_mullo_epi32(v[2 * i], m32), _mm256_mullo_epi32(v[2 * i + 1], m32));
+        /* scales[j] in byte j % 4 of v[j / 4], lane = row; picked into the high byte of an
+         * int16, an arithmetic shift gives it sign-extended (>> 8) or times 32 (>> 3) */
+        __m256i v[4];
+        tr8x4(rows, off + offsetof(ql_block_q6_k, scales), v);
+        for (int j = 0; j < 16; j++)
+            kp->sc[j] = _mm256_srai_epi16(_mm256_shuffle_epi8(v[j / 4], pick(k_pick_hi[j % 4])), 8);
+        for (int i = 0; i < 8; i++) /* (-32 scales[2i], -32 scales[2i + 1]) */
+            kp->bias[i] = _mm256_sub_epi16(_mm256_setzero_si256(),
+                                           _mm256_srai_epi16(_mm256_shuffle_epi8(v[i / 2], pick(k_pick_hi[4 + i % 2])), 3));
         kp->d = rows_f16(rows, off + offsetof(ql_block_q6_k, d));
         return;
     }
@@ -753,18 +761,21 @@ QL_INLINE void k_pack_block(int kind, const uint8_t *const rows[PAIRS], size_t o
             kp->w[8 * (2 * c + 1) + g] = hi;
         }
     }
-    for (int r = 0; r < PAIRS; r++) {
-        uint8_t s[8], m[8];
-        ql_k_scales_unpack(rows[r] + off + 4, s, m);
-        for (int j = 0; j < 8; j++) {
-            sc[j][r] = s[j];
-            mn[j][r] = m[j];
-        }
-    }
-    for (int j = 0; j < 8; j++) {
-        __m256i s = _mm256_loadu_si256((const __m256i *)sc[j]), m = _mm256_loadu_si256((const __m256i *)mn[j]);
-        kp->sc[j] = pair16(s, s);
-        kp->bias[j] = pair16(m, m);
+    /* the 12 scale bytes as 3 words p0, p1, p2 (lane = row), 6-bit codes decoded bytewise
+     * (k_row_load): sc[0..3], sc[4..7], mn[0..3], mn[4..7] in byte j % 4 of v[0..3] */
+    __m256i p[4];
+    tr8x4(rows, off + 4, p);
+    const __m256i m6 = _mm256_set1_epi8(0x3f), lo4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    const __m256i v[4] = {
+        _mm256_and_si256(p[0], m6),
+        _mm256_or_si256(_mm256_and_si256(p[2], lo4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(p[0], 6), m2), 4)),
+        _mm256_and_si256(p[1], m6),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(p[2], 4), lo4),
+                        _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(p[1], 6), m2), 4)),
+    };
+    for (int j = 0; j < 8; j++) { /* byte j % 4 of each lane, zero-extended, in both int16 */
+        kp->sc[j] = _mm256_shuffle_epi8(v[j / 4], pick(k_pick_lo[j % 4]));
+        kp->bias[j] = _mm256_shuffle_epi8(v[2 + j / 4], pick(k_pick_lo[j % 4]));
     }
     kp->d = rows_f16(rows, off);
     kp->dmin = rows_f16(rows, off + 2);
