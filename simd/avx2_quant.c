@@ -8,9 +8,10 @@
  *     int32, times 1 or the sub-block scale). Q8_0 weights are signed: |w| x sign(x, w)
  *     (exact for w = -128 too); Q4_0 subtracts 8 * (block sum of x) from the exact block
  *     sum; Q6_K's -32 bias comes from the Q8_K block sums.
- *  2. A tile of 8 (row, token) pairs (8 rows x 1 token for decode, 4 x 2 for prompts)
+ *  2. A tile of 8 (row, token) pairs (8 rows x 1 token for decode, 4 x 2 for two tokens)
  *     gives 8 vectors of int32 partial sums; reduce4 / reduce_all turn them into one vector
- *     whose lane p is pair p's exact block sum.
+ *     whose lane p is pair p's exact block sum. Prompts (n_tok >= GEMM_MIN_TOK) repack 8
+ *     rows into "lane = row" vectors instead and need no reduction (q32_prompt, k_prompt).
  *  3. The float chain runs one pair per lane with scalar's operations in scalar's order.
  *     The f16 weight scales of the 8 lanes come from eight 4-byte loads and a few unpacks
  *     (f16_lanes), not from gathers: vpgatherdd is slow on Zen 4 and on Intel parts with
@@ -19,6 +20,7 @@
  *
  * Decode (n_tok = 1) prefetches along each of the 8 streamed rows, and Q8_0 / Q4_0 / Q4_1
  * run 8 rows x 4 blocks per step (dec_step; docs/PERFORMANCE.md, "AVX2 decode kernels").
+ * Prompts: 8 rows x 4 tokens per register tile (docs/PERFORMANCE.md, "AVX2 prompt kernels").
  */
 #include <immintrin.h>
 #include <math.h>
