@@ -242,6 +242,7 @@ void register_quant_level(const ql_kernel_table *kt) {
         {256, 256, 1, "gemv-cache"},
         {1024, 1024, 1, "gemv-l2"},
         {8192, 4096, 1, "gemv-memory"},
+        {1024, 2048, 4, "gemm-few"}, // a few tokens: where the prompt kernels start (n_tok >= 3)
         {256, 256, 16, "gemm-small"},
         {1024, 2048, 64, "gemm-prompt"},
     };

@@ -8,9 +8,10 @@
  *     int32, times 1 or the sub-block scale). Q8_0 weights are signed: |w| x sign(x, w)
  *     (exact for w = -128 too); Q4_0 subtracts 8 * (block sum of x) from the exact block
  *     sum; Q6_K's -32 bias comes from the Q8_K block sums.
- *  2. A tile of 8 (row, token) pairs (8 rows x 1 token for decode, 4 x 2 for prompts)
+ *  2. A tile of 8 (row, token) pairs (8 rows x 1 token for decode, 4 x 2 for two tokens)
  *     gives 8 vectors of int32 partial sums; reduce4 / reduce_all turn them into one vector
- *     whose lane p is pair p's exact block sum.
+ *     whose lane p is pair p's exact block sum. Prompts (n_tok >= GEMM_MIN_TOK) repack 8
+ *     rows into "lane = row" vectors instead and need no reduction (q32_prompt, k_prompt).
  *  3. The float chain runs one pair per lane with scalar's operations in scalar's order.
  *     The f16 weight scales of the 8 lanes come from eight 4-byte loads and a few unpacks
  *     (f16_lanes), not from gathers: vpgatherdd is slow on Zen 4 and on Intel parts with
@@ -19,6 +20,7 @@
  *
  * Decode (n_tok = 1) prefetches along each of the 8 streamed rows, and Q8_0 / Q4_0 / Q4_1
  * run 8 rows x 4 blocks per step (dec_step; docs/PERFORMANCE.md, "AVX2 decode kernels").
+ * Prompts: 8 rows x 4 tokens per register tile (docs/PERFORMANCE.md, "AVX2 prompt kernels").
  */
 #include <immintrin.h>
 #include <math.h>
@@ -29,6 +31,8 @@
 #include "quant_isa.h"
 
 #define QL_INLINE static inline __attribute__((always_inline))
+/* A switch over the token count of a register tile, 1 .. GEMM_TOK. */
+#define QL_GEMM_CASES QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) default: QL_GEMM_CASE(4)
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -47,6 +51,15 @@ enum {
     PF_Q32_BYTES = 1024,
     Q8_0_BYTES = sizeof(ql_block_q8_0),
     Q8_K_BYTES = sizeof(ql_block_q8_k),
+    /* prompts: tokens per register tile (QL_GEMM_CASES; 5 measured the same, 6 slower:
+     * spills), blocks per packed weight segment (8 rows x KC blocks: 8 KiB for Q8_0 /
+     * Q4_0), k-quant super-blocks per segment (~11 KiB), (token, block) pairs prepared per
+     * pass (64 KiB) */
+    GEMM_TOK = 4,
+    GEMM_KC = 32,
+    GEMM_KC_K = 4,
+    GEMM_PREP = 8192,
+    GEMM_MIN_TOK = 3,
 };
 
 /* ---- exact transposing reduction of 8 int32 vectors ------------------------------------- */
@@ -455,23 +468,423 @@ QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, i
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
 }
 
+/* ---- prompts (n_tok >= GEMM_MIN_TOK): 8 rows x GEMM_TOK tokens, weights repacked ----------
+ *
+ * simd/avx512_quant.c's q32_prompt / k_prompt at 8 lanes, without VNNI. A tile's 8 weight
+ * rows are transposed, a segment of KC blocks at a time, into a stack buffer where vector g
+ * of block b holds in lane r the 4 levels of row r that meet activation bytes 4g .. 4g+3.
+ * Per token those 4 bytes are broadcast (a load) and `vpmaddubsw` gives, per lane, two
+ * int16 pair sums of that row; `vpmaddwd` by 1 (or by the sub-block scale, packed per lane
+ * as an int16 pair) folds them into int32. Each lane ends with its row's exact block sum:
+ * no horizontal reductions and no gathers, and each packed vector serves every token.
+ *
+ * int16 headroom (|x| <= 127, the activation quantizers clamp there): a pair of 4-bit
+ * levels is <= 2 * 15 * 127 = 3810, so Q4_0 / Q4_1 / Q4_K sum 8 vpmaddubsw (30480) before
+ * one vpmaddwd; Q5_K levels <= 31 sum 4 (31496); Q6_K levels <= 63 sum 2 (32004). Q8_0
+ * multiplies |w| by sign(x, w) (<= 2 * 128 * 127 = 32512, w = -128 included) and widens
+ * every vpmaddubsw at once: no unsigned offset, whose pairs (255 * 127 * 2) would saturate.
+ *
+ * The float chain is scalar's per block and token, one lane per row; accumulators stay in
+ * registers over a segment and are carried in y between segments (a float stored and
+ * reloaded is exact). Rows past the valid ones repeat the last row and are not stored. */
+
+/* v, computed here: an empty asm that GCC cannot move or merge into a larger expression.
+ * Without it GCC 12 (temporary expression replacement at expansion) hoists all products of
+ * a tile ahead of their sums and spills them: 1.45x slower. */
+QL_INLINE __m256i keep(__m256i v) {
+    __asm__("" : "+x"(v));
+    return v;
+}
+
+/* out[g] lane r = dword g of the 16 bytes at p[r] + off. */
+QL_INLINE void tr8x4(const uint8_t *const p[PAIRS], size_t off, __m256i out[4]) {
+    __m256i z[4]; /* 128-bit half h of z[j]: row 4h + j */
+    for (int j = 0; j < 4; j++)
+        z[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p[j] + off))),
+                                       _mm_loadu_si128((const __m128i *)(p[4 + j] + off)), 1);
+    __m256i a = _mm256_unpacklo_epi32(z[0], z[1]), b = _mm256_unpackhi_epi32(z[0], z[1]);
+    __m256i c = _mm256_unpacklo_epi32(z[2], z[3]), d = _mm256_unpackhi_epi32(z[2], z[3]);
+    out[0] = _mm256_unpacklo_epi64(a, c);
+    out[1] = _mm256_unpackhi_epi64(a, c);
+    out[2] = _mm256_unpacklo_epi64(b, d);
+    out[3] = _mm256_unpackhi_epi64(b, d);
+}
+
+/* The 8 f16 at byte `off` of the rows, as floats (lane = row). */
+QL_INLINE __m256 rows_f16(const uint8_t *const rows[PAIRS], size_t off) {
+    uint16_t h[PAIRS];
+    for (int r = 0; r < PAIRS; r++) memcpy(&h[r], rows[r] + off, 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+}
+
+QL_INLINE __m256i bcast32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* A tile's accumulators: y rows r .. r + nr - 1 of one token (nr < 8: through a buffer, so
+ * rows of other tiles or threads are never touched). */
+QL_INLINE __m256 y_load(const float *y, int nr) {
+    if (nr == PAIRS) return _mm256_loadu_ps(y);
+    float b[PAIRS] = {0};
+    memcpy(b, y, (size_t)nr * sizeof(float));
+    return _mm256_loadu_ps(b);
+}
+
+QL_INLINE void y_store(float *y, int nr, __m256 v) {
+    if (nr == PAIRS) {
+        _mm256_storeu_ps(y, v);
+        return;
+    }
+    float b[PAIRS];
+    _mm256_storeu_ps(b, v);
+    memcpy(y, b, (size_t)nr * sizeof(float));
+}
+
+/* Blocks b0 .. b0+nbs-1 of 8 rows: wb[8b + g] (see above; Q8_0: the signed levels), the row
+ * scales dw[8b + r] and, for Q4_1, the mins dm[8b + r]. */
+QL_INLINE void q32_pack(int kind, const uint8_t *const rows[PAIRS], int64_t b0, int64_t nbs,
+                        __m256i *wb, float *dw, float *dm) {
+    const size_t bs = q32_bytes(kind);
+    const __m256i m4 = _mm256_set1_epi8(15);
+    for (int64_t b = 0; b < nbs; b++) {
+        const size_t off = (size_t)(b0 + b) * bs;
+        __m256i q[4], *w = wb + 8 * b;
+        if (kind == Q8_0) {
+            tr8x4(rows, off + 2, w);
+            tr8x4(rows, off + 18, w + 4);
+        } else { /* low nibbles: elements 0-15, high nibbles: 16-31 */
+            tr8x4(rows, off + (kind == Q4_0 ? 2 : 4), q);
+            for (int g = 0; g < 4; g++) {
+                w[g] = _mm256_and_si256(q[g], m4);
+                w[4 + g] = _mm256_and_si256(_mm256_srli_epi16(q[g], 4), m4);
+            }
+        }
+        _mm256_storeu_ps(dw + 8 * b, rows_f16(rows, off));
+        if (kind == Q4_1) _mm256_storeu_ps(dm + 8 * b, rows_f16(rows, off + 2));
+    }
+}
+
+/* Per token t and block b (index t * nb + b): the activation scale dx and xs, Q4_0: -8 * the
+ * block's sum (the level offset), Q4_1: the sum (times m), Q8_0: unused. */
+static void q32_prep(int kind, const uint8_t *x, size_t x_row_bytes, int64_t n_tok, int64_t nb,
+                     int32_t *xs, float *dx) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *blk = x + (size_t)t * x_row_bytes + (size_t)b * Q8_0_BYTES;
+            uint16_t d;
+            memcpy(&d, blk, 2);
+            dx[t * nb + b] = _cvtsh_ss(d);
+            if (kind == Q8_0) continue;
+            /* sum (x + 128) by psadbw, minus 32 * 128 */
+            __m256i s = _mm256_sad_epu8(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), flip),
+                                        _mm256_setzero_si256());
+            __m128i h = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            h = _mm_add_epi64(h, _mm_unpackhi_epi64(h, h));
+            int32_t sum = _mm_cvtsi128_si32(h) - 32 * 128;
+            xs[t * nb + b] = kind == Q4_0 ? -8 * sum : sum;
+        }
+}
+
+/* T tokens (x[t]: token t's row at block b0) x 8 rows over nbs packed blocks; prep arrays
+ * at (token 0, block b0), token stride pstride. */
+QL_INLINE void q32_gemm(int kind, int T, const __m256i *wb, const float *dw, const float *dm,
+                        int64_t nbs, const uint8_t *const x[GEMM_TOK], const int32_t *xs,
+                        const float *dx, int64_t pstride, float *y, int64_t ldy, int nr, int first) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[GEMM_TOK];
+    for (int t = 0; t < T; t++) acc[t] = first ? _mm256_setzero_ps() : y_load(y + t * ldy, nr);
+    for (int64_t b = 0; b < nbs; b++) {
+        const size_t xo = (size_t)b * Q8_0_BYTES + 2;
+        __m256i s[GEMM_TOK];
+        if (kind == Q8_0) {
+            for (int t = 0; t < T; t++) s[t] = _mm256_setzero_si256();
+            for (int g = 0; g < 8; g++) {
+                const __m256i w = wb[8 * b + g], aw = _mm256_abs_epi8(w);
+                for (int t = 0; t < T; t++) {
+                    __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(bcast32(x[t] + xo + 4 * g), w));
+                    s[t] = keep(_mm256_add_epi32(s[t], _mm256_madd_epi16(p, ones)));
+                }
+            }
+        } else {
+            for (int g = 0; g < 8; g++) {
+                const __m256i w = wb[8 * b + g];
+                for (int t = 0; t < T; t++) {
+                    __m256i p = _mm256_maddubs_epi16(w, bcast32(x[t] + xo + 4 * g));
+                    s[t] = keep(g == 0 ? p : _mm256_add_epi16(s[t], p));
+                }
+            }
+            for (int t = 0; t < T; t++) {
+                s[t] = _mm256_madd_epi16(s[t], ones);
+                if (kind == Q4_0) s[t] = _mm256_add_epi32(s[t], _mm256_set1_epi32(xs[t * pstride + b]));
+            }
+        }
+        const __m256 d = _mm256_loadu_ps(dw + 8 * b);
+        for (int t = 0; t < T; t++) {
+            const __m256 dxv = _mm256_set1_ps(dx[t * pstride + b]);
+            __m256 term = _mm256_mul_ps(_mm256_mul_ps(d, dxv), _mm256_cvtepi32_ps(s[t]));
+            if (kind == Q4_1) {
+                term = _mm256_add_ps(term, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(dm + 8 * b), dxv),
+                                                         _mm256_set1_ps((float)xs[t * pstride + b])));
+            }
+            acc[t] = _mm256_add_ps(acc[t], term);
+        }
+    }
+    for (int t = 0; t < T; t++) y_store(y + t * ldy, nr, acc[t]);
+}
+
+QL_INLINE void q32_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, const void *x,
+                          size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                          int64_t r1) {
+    __m256i wb[8 * GEMM_KC];
+    float dw[PAIRS * GEMM_KC], dm[PAIRS * GEMM_KC];
+    int32_t xs[GEMM_PREP];
+    float dx[GEMM_PREP];
+    const int64_t tc = GEMM_PREP / nb;
+    for (int64_t t0 = 0; t0 < n_tok; t0 += tc) {
+        const int64_t nt = n_tok - t0 < tc ? n_tok - t0 : tc;
+        const uint8_t *xt = (const uint8_t *)x + (size_t)t0 * x_row_bytes;
+        q32_prep(kind, xt, x_row_bytes, nt, nb, xs, dx);
+        for (int64_t r = r0; r < r1; r += PAIRS) {
+            const int nr = r1 - r < PAIRS ? (int)(r1 - r) : PAIRS;
+            const uint8_t *rows[PAIRS];
+            for (int i = 0; i < PAIRS; i++)
+                rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
+            for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC) {
+                const int64_t nbs = nb - b0 < GEMM_KC ? nb - b0 : GEMM_KC;
+                q32_pack(kind, rows, b0, nbs, wb, dw, dm);
+                for (int64_t t = 0; t < nt; t += GEMM_TOK) {
+                    const uint8_t *xp[GEMM_TOK];
+                    const int T = nt - t < GEMM_TOK ? (int)(nt - t) : GEMM_TOK;
+                    for (int i = 0; i < T; i++) xp[i] = xt + (size_t)(t + i) * x_row_bytes + (size_t)b0 * Q8_0_BYTES;
+                    const int32_t *c = xs + t * nb + b0;
+                    const float *d = dx + t * nb + b0;
+                    float *yt = y + (t0 + t) * ldy + r;
+                    switch (T) {
+#define QL_GEMM_CASE(n) case n: q32_gemm(kind, n, wb, dw, dm, nbs, xp, c, d, nb, yt, ldy, nr, b0 == 0); break;
+                    QL_GEMM_CASES
+#undef QL_GEMM_CASE
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- prompts, k-quants: as q32_prompt, super-blocks of 256 ----------------------------
+ *
+ * Packed per super-block: 64 level vectors (sub-block of 32 j, dword g: w[8j + g]), the
+ * sub-block scales as int16 pairs (s, s) that vpmaddwd multiplies with the int16 level sums
+ * (Q4_K/Q5_K: sc[j], 8; Q6_K: scales[j], 16), and int16 pairs that vpmaddwd multiplies with
+ * the activation's bsums pairs (bsums[2i], bsums[2i+1]): Q4_K/Q5_K (mn[i], mn[i]) for
+ * msum = sum_j mn[j] * (bsums[2j] + bsums[2j+1]); Q6_K (-32 scales[2i], -32 scales[2i+1])
+ * for the -32 offset of the levels. isum and msum equal scalar's integers (exact int32). */
+
+/* vpshufb controls, per 32-bit lane: int16 0 <- byte a of the lane, int16 1 <- byte b, into
+ * the low byte (zero-extended: k_pick_lo[b], a = b) or the high byte (k_pick_hi[b] with a =
+ * b, k_pick_hi[4 + i] with a = 2i, b = 2i + 1). */
+#define QL_PICK(a0, a1, b0, b1)                                                            \
+    {a0, a1, b0, b1, a0 + 4, a1 + 4, b0 + 4, b1 + 4, a0 + 8, a1 + 8, b0 + 8, b1 + 8,        \
+     a0 + 12, a1 + 12, b0 + 12, b1 + 12, a0, a1, b0, b1, a0 + 4, a1 + 4, b0 + 4, b1 + 4,   \
+     a0 + 8, a1 + 8, b0 + 8, b1 + 8, a0 + 12, a1 + 12, b0 + 12, b1 + 12}
+/* -128 + 4 * l (l < 4) keeps bit 7 set: vpshufb writes zero */
+static const int8_t k_pick_lo[4][32] = {QL_PICK(0, -128, 0, -128), QL_PICK(1, -128, 1, -128),
+                                        QL_PICK(2, -128, 2, -128), QL_PICK(3, -128, 3, -128)};
+static const int8_t k_pick_hi[6][32] = {QL_PICK(-128, 0, -128, 0), QL_PICK(-128, 1, -128, 1),
+                                        QL_PICK(-128, 2, -128, 2), QL_PICK(-128, 3, -128, 3),
+                                        QL_PICK(-128, 0, -128, 1), QL_PICK(-128, 2, -128, 3)};
+#undef QL_PICK
+
+QL_INLINE __m256i pick(const int8_t c[32]) { return _mm256_loadu_si256((const __m256i *)c); }
+
+typedef struct k_pack {
+    __m256i w[64];   /* levels */
+    __m256i sc[16];  /* int16 pairs (s, s): 8 (Q4_K/Q5_K) or 16 (Q6_K) */
+    __m256i bias[8]; /* int16 pairs (see above) */
+    __m256 d, dmin;  /* row scales as floats (dmin: Q4_K/Q5_K) */
+} k_pack;
+
+QL_INLINE void k_pack_block(int kind, const uint8_t *const rows[PAIRS], size_t off, k_pack *kp) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    if (kind == Q6_K) {
+        const __m256i m30 = _mm256_set1_epi8(0x30);
+        for (int h = 0; h < 2; h++) {
+            __m256i l0[8], l1[8], hb[8];
+            tr8x4(rows, off + 64 * h, l0);
+            tr8x4(rows, off + 64 * h + 16, l0 + 4);
+            tr8x4(rows, off + 64 * h + 32, l1);
+            tr8x4(rows, off + 64 * h + 48, l1 + 4);
+            tr8x4(rows, off + 128 + 32 * h, hb);
+            tr8x4(rows, off + 128 + 32 * h + 16, hb + 4);
+            for (int g = 0; g < 8; g++) { /* sub-blocks 4h .. 4h+3 (quant/formats.h) */
+                __m256i *w = kp->w + 8 * 4 * h + g;
+                w[0] = _mm256_or_si256(_mm256_and_si256(l0[g], m4), _mm256_and_si256(_mm256_slli_epi16(hb[g], 4), m30));
+                w[8] = _mm256_or_si256(_mm256_and_si256(l1[g], m4), _mm256_and_si256(_mm256_slli_epi16(hb[g], 2), m30));
+                w[16] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0[g], 4), m4), _mm256_and_si256(hb[g], m30));
+                w[24] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1[g], 4), m4),
+                                        _mm256_and_si256(_mm256_srli_epi16(hb[g], 2), m30));
+            }
+        }
+        /* scales[j] in byte j % 4 of v[j / 4], lane = row; picked into the high byte of an
+         * int16, an arithmetic shift gives it sign-extended (>> 8) or times 32 (>> 3) */
+        __m256i v[4];
+        tr8x4(rows, off + offsetof(ql_block_q6_k, scales), v);
+        for (int j = 0; j < 16; j++)
+            kp->sc[j] = _mm256_srai_epi16(_mm256_shuffle_epi8(v[j / 4], pick(k_pick_hi[j % 4])), 8);
+        for (int i = 0; i < 8; i++) /* (-32 scales[2i], -32 scales[2i + 1]) */
+            kp->bias[i] = _mm256_sub_epi16(_mm256_setzero_si256(),
+                                           _mm256_srai_epi16(_mm256_shuffle_epi8(v[i / 2], pick(k_pick_hi[4 + i % 2])), 3));
+        kp->d = rows_f16(rows, off + offsetof(ql_block_q6_k, d));
+        return;
+    }
+    const size_t qs = kind == Q4_K ? 16 : 48;
+    __m256i hb[8];
+    if (kind == Q5_K) {
+        tr8x4(rows, off + 16, hb);
+        tr8x4(rows, off + 32, hb + 4);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m256i q[8];
+        tr8x4(rows, off + qs + 32 * c, q);
+        tr8x4(rows, off + qs + 32 * c + 16, q + 4);
+        for (int g = 0; g < 8; g++) {
+            __m256i lo = _mm256_and_si256(q[g], m4), hi = _mm256_and_si256(_mm256_srli_epi16(q[g], 4), m4);
+            if (kind == Q5_K) { /* bit 4 of sub-block j's level: bit j of qh */
+                const __m256i b4 = _mm256_set1_epi8(0x10);
+                int j = 2 * c;
+                __m256i h0 = j <= 4 ? _mm256_slli_epi16(hb[g], 4 - j) : _mm256_srli_epi16(hb[g], j - 4);
+                __m256i h1 = j + 1 <= 4 ? _mm256_slli_epi16(hb[g], 3 - j) : _mm256_srli_epi16(hb[g], j - 3);
+                lo = _mm256_or_si256(lo, _mm256_and_si256(h0, b4));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(h1, b4));
+            }
+            kp->w[8 * (2 * c) + g] = lo;
+            kp->w[8 * (2 * c + 1) + g] = hi;
+        }
+    }
+    /* the 12 scale bytes as 3 words p0, p1, p2 (lane = row), 6-bit codes decoded bytewise
+     * (k_row_load): sc[0..3], sc[4..7], mn[0..3], mn[4..7] in byte j % 4 of v[0..3] */
+    __m256i p[4];
+    tr8x4(rows, off + 4, p);
+    const __m256i m6 = _mm256_set1_epi8(0x3f), lo4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    const __m256i v[4] = {
+        _mm256_and_si256(p[0], m6),
+        _mm256_or_si256(_mm256_and_si256(p[2], lo4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(p[0], 6), m2), 4)),
+        _mm256_and_si256(p[1], m6),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(p[2], 4), lo4),
+                        _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(p[1], 6), m2), 4)),
+    };
+    for (int j = 0; j < 8; j++) { /* byte j % 4 of each lane, zero-extended, in both int16 */
+        kp->sc[j] = _mm256_shuffle_epi8(v[j / 4], pick(k_pick_lo[j % 4]));
+        kp->bias[j] = _mm256_shuffle_epi8(v[2 + j / 4], pick(k_pick_lo[j % 4]));
+    }
+    kp->d = rows_f16(rows, off);
+    kp->dmin = rows_f16(rows, off + 2);
+}
+
+/* T tokens (x[t]: token t's row at super-block b0) x 8 rows over nbs packed super-blocks. */
+QL_INLINE void k_gemm(int kind, int T, const k_pack *kp, int64_t nbs,
+                      const uint8_t *const x[GEMM_TOK], float *y, int64_t ldy, int nr, int first) {
+    __m256 acc[GEMM_TOK];
+    for (int t = 0; t < T; t++) acc[t] = first ? _mm256_setzero_ps() : y_load(y + t * ldy, nr);
+    /* vpmaddubsw results summed in int16 before each vpmaddwd (the header's headroom) */
+    const int run = kind == Q4_K ? 8 : kind == Q5_K ? 4 : 2;
+    for (int64_t b = 0; b < nbs; b++, kp++) {
+        const size_t xo = (size_t)b * Q8_K_BYTES;
+        __m256i is[GEMM_TOK], s[GEMM_TOK];
+        for (int t = 0; t < T; t++) is[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++)
+            for (int g0 = 0; g0 < 8; g0 += run) {
+                for (int g = g0; g < g0 + run; g++) {
+                    const __m256i w = kp->w[8 * j + g];
+                    for (int t = 0; t < T; t++) {
+                        __m256i p = _mm256_maddubs_epi16(w, bcast32(x[t] + xo + 4 + 32 * j + 4 * g));
+                        s[t] = keep(g == g0 ? p : _mm256_add_epi16(s[t], p));
+                    }
+                }
+                const __m256i sc = kp->sc[kind == Q6_K ? 2 * j + g0 / 4 : j];
+                for (int t = 0; t < T; t++) is[t] = keep(_mm256_add_epi32(is[t], _mm256_madd_epi16(s[t], sc)));
+            }
+        /* Q6_K: the -32 offset joins isum; Q4_K/Q5_K: msum apart */
+        for (int t = 0; t < T; t++) s[t] = kind == Q6_K ? is[t] : _mm256_setzero_si256();
+        for (int i = 0; i < 8; i++) {
+            const __m256i bw = kp->bias[i];
+            for (int t = 0; t < T; t++)
+                s[t] = keep(_mm256_add_epi32(s[t], _mm256_madd_epi16(bw, bcast32(x[t] + xo + offsetof(ql_block_q8_k, bsums) + 4 * i))));
+        }
+        for (int t = 0; t < T; t++) {
+            float dxs;
+            memcpy(&dxs, x[t] + xo, 4);
+            const __m256 dx = _mm256_set1_ps(dxs);
+            __m256 term;
+            if (kind == Q6_K)
+                term = _mm256_mul_ps(_mm256_mul_ps(dx, kp->d), _mm256_cvtepi32_ps(s[t]));
+            else
+                term = _mm256_mul_ps(dx, _mm256_sub_ps(_mm256_mul_ps(kp->d, _mm256_cvtepi32_ps(is[t])),
+                                                       _mm256_mul_ps(kp->dmin, _mm256_cvtepi32_ps(s[t]))));
+            acc[t] = _mm256_add_ps(acc[t], term);
+        }
+    }
+    for (int t = 0; t < T; t++) y_store(y + t * ldy, nr, acc[t]);
+}
+
+QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, const void *x,
+                        size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                        int64_t r1) {
+    k_pack kp[GEMM_KC_K];
+    const size_t bs = k_bytes(kind);
+    for (int64_t r = r0; r < r1; r += PAIRS) {
+        const int nr = r1 - r < PAIRS ? (int)(r1 - r) : PAIRS;
+        const uint8_t *rows[PAIRS];
+        for (int i = 0; i < PAIRS; i++)
+            rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
+        for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC_K) {
+            const int64_t nbs = nb - b0 < GEMM_KC_K ? nb - b0 : GEMM_KC_K;
+            for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, (size_t)(b0 + b) * bs, &kp[b]);
+            for (int64_t t = 0; t < n_tok; t += GEMM_TOK) {
+                const uint8_t *xp[GEMM_TOK];
+                const int T = n_tok - t < GEMM_TOK ? (int)(n_tok - t) : GEMM_TOK;
+                for (int i = 0; i < T; i++)
+                    xp[i] = (const uint8_t *)x + (size_t)(t + i) * x_row_bytes + (size_t)b0 * Q8_K_BYTES;
+                float *yt = y + t * ldy + r;
+                switch (T) {
+#define QL_GEMM_CASE(n) case n: k_gemm(kind, n, kp, nbs, xp, yt, ldy, nr, b0 == 0); break;
+                QL_GEMM_CASES
+#undef QL_GEMM_CASE
+                }
+            }
+        }
+    }
+}
+
 /* ---- matmul entries ------------------------------------------------------------------------ */
 
 typedef void (*tile_fn)(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
                         size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy);
 
+typedef void (*prompt_fn)(const void *w, size_t row_bytes, int64_t nb, const void *x,
+                          size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                          int64_t r1);
+
 typedef struct tiles {
     uint32_t type;
     int block;
     tile_fn t8x1, t4x2; /* rows x tokens */
+    prompt_fn prompt;   /* n_tok >= GEMM_MIN_TOK */
 } tiles;
 
-/* Decode: 8 rows per tile. Prompts: 4 rows outer, token pairs inner. */
+/* Decode: 8 rows per tile. Two tokens: 4 rows outer, the token pair inner. Prompts: the
+ * packed 8-row tiles (q32_prompt, k_prompt). */
 static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t k,
                       const void *x, size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,
                       int64_t r0, int64_t r1) {
     int64_t nb = k / ts->block;
     const char *wc = w, *xc = x;
+    if (n_tok >= GEMM_MIN_TOK && nb <= GEMM_PREP) {
+        ts->prompt(w, row_bytes, nb, x, x_row_bytes, n_tok, y, ldy, r0, r1);
+        return;
+    }
     if (n_tok == 1) {
         for (int64_t r = r0; r < r1; r += 8)
             ts->t8x1(wc + (size_t)r * row_bytes, row_bytes, r1 - r < 8 ? r1 - r : 8, x,
@@ -491,22 +904,30 @@ static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t 
         impl(kind, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok, nb, y, ldy);         \
     }
 
-#define QL_MATMUL(fmt, impl, kind, type, block)                                            \
+#define QL_PROMPT(name, impl, kind)                                                         \
+    static void name(const void *w, size_t row_bytes, int64_t nb, const void *x,            \
+                     size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,  \
+                     int64_t r1) {                                                          \
+        impl(kind, w, row_bytes, nb, x, x_row_bytes, n_tok, y, ldy, r0, r1);                \
+    }
+
+#define QL_MATMUL(fmt, impl, prompt, kind, type, block)                                    \
     QL_TILE(fmt##_8x1, impl, kind, 8, 1)                                                   \
     QL_TILE(fmt##_4x2, impl, kind, 4, 2)                                                   \
+    QL_PROMPT(fmt##_prompt, prompt, kind)                                                  \
     static void matmul_##fmt(const void *w, size_t row_bytes, int64_t k, const void *x,    \
                              size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,     \
                              int64_t r0, int64_t r1) {                                     \
-        static const tiles ts = {type, block, fmt##_8x1, fmt##_4x2};                       \
+        static const tiles ts = {type, block, fmt##_8x1, fmt##_4x2, fmt##_prompt};         \
         run_tiles(&ts, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1);            \
     }
 
-QL_MATMUL(q8_0, q32_tile, Q8_0, QL_TYPE_Q8_0, QL_QK)
-QL_MATMUL(q4_0, q32_tile, Q4_0, QL_TYPE_Q4_0, QL_QK)
-QL_MATMUL(q4_1, q32_tile, Q4_1, QL_TYPE_Q4_1, QL_QK)
-QL_MATMUL(q4_k, k_tile, Q4_K, QL_TYPE_Q4_K, QL_QK_K)
-QL_MATMUL(q5_k, k_tile, Q5_K, QL_TYPE_Q5_K, QL_QK_K)
-QL_MATMUL(q6_k, k_tile, Q6_K, QL_TYPE_Q6_K, QL_QK_K)
+QL_MATMUL(q8_0, q32_tile, q32_prompt, Q8_0, QL_TYPE_Q8_0, QL_QK)
+QL_MATMUL(q4_0, q32_tile, q32_prompt, Q4_0, QL_TYPE_Q4_0, QL_QK)
+QL_MATMUL(q4_1, q32_tile, q32_prompt, Q4_1, QL_TYPE_Q4_1, QL_QK)
+QL_MATMUL(q4_k, k_tile, k_prompt, Q4_K, QL_TYPE_Q4_K, QL_QK_K)
+QL_MATMUL(q5_k, k_tile, k_prompt, Q5_K, QL_TYPE_Q5_K, QL_QK_K)
+QL_MATMUL(q6_k, k_tile, k_prompt, Q6_K, QL_TYPE_Q6_K, QL_QK_K)
 
 /* ---- activation quantizers: the bytes of quant/q8_0.c and quant/k_quants.c ------------- */
 

@@ -134,11 +134,18 @@ static void reference(const problem *p, int64_t r, int64_t t, double *ref, doubl
 
 static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 
-static const int64_t k_rows[] = {1, 3, 13, 37};
+/* Around the vector tiles (8 and 16 rows) and past them, with row tails. */
+static const int64_t k_rows[] = {1, 3, 8, 13, 37};
+enum { N_ROWS = sizeof k_rows / sizeof k_rows[0] };
+
+/* Token counts 1 .. N_TOK_MAX: decode (1, 2) and the prompt tiles (4, 6 and 8 tokens per
+ * register tile) with every remainder, and more than one tile. */
+enum { N_TOK_MAX = 17 };
 
 /* Every type x k x rows x n_tok: equal to scalar bit for bit, close to the double reference. */
 static void test_quant_matmul_equals_scalar_and_matches_double_reference(void) {
-    const int64_t ks32[] = {32, 64, 96, 256, 512, 4096};
+    /* k tails of the packed prompt segments (32 blocks, 4 super-blocks): 37, 17 blocks */
+    const int64_t ks32[] = {32, 64, 96, 256, 512, 32 * 37, 4096};
     const int64_t ksk[] = {256, 512, 4096, 256 * 17};
     for (int fi = 0; fi < N_WFMTS; fi++) {
         const wfmt *f = &k_wfmts[fi];
@@ -146,10 +153,10 @@ static void test_quant_matmul_equals_scalar_and_matches_double_reference(void) {
         if (!g_kt->matmul[f->type]) continue;
         CHECK_EQ_INT(g_kt->act_type[f->type], g_ks->act_type[f->type]);
         const int64_t *ks = f->block == 32 ? ks32 : ksk;
-        int nk = f->block == 32 ? 6 : 4;
+        int nk = f->block == 32 ? 7 : 4;
         for (int ki = 0; ki < nk; ki++) {
-            for (int ri = 0; ri < 4; ri++) {
-                int64_t k = ks[ki], rows = k_rows[ri], n_max = 7;
+            for (int ri = 0; ri < N_ROWS; ri++) {
+                int64_t k = ks[ki], rows = k_rows[ri], n_max = N_TOK_MAX;
                 problem p = problem_make(f, rows, k, n_max);
                 float *y = malloc((size_t)(rows * n_max) * sizeof(float));
                 float *ys = malloc((size_t)(rows * n_max) * sizeof(float));
@@ -165,7 +172,7 @@ static void test_quant_matmul_equals_scalar_and_matches_double_reference(void) {
                                   (long long)i, y[i], ys[i]);
                     }
                 }
-                /* double reference, on the 7-token result */
+                /* double reference, on the N_TOK_MAX-token result */
                 double nblk = (double)(k / f->block);
                 for (int64_t t = 0; t < n_max; t++)
                     for (int64_t r = 0; r < rows; r++) {
@@ -192,7 +199,7 @@ static void test_quant_matmul_is_bit_identical_across_splits_and_batches(void) {
         const wfmt *f = &k_wfmts[fi];
         if (!g_kt->matmul[f->type]) continue;
         int64_t k = f->block == 32 ? 96 : 512, rows = 37;
-        for (int64_t n_tok = 1; n_tok <= 7; n_tok++) {
+        for (int64_t n_tok = 1; n_tok <= N_TOK_MAX; n_tok++) {
             problem p = problem_make(f, rows, k, n_tok);
             size_t ybytes = (size_t)(rows * n_tok) * sizeof(float);
             float *all = malloc(ybytes), *y = malloc(ybytes);
@@ -220,6 +227,30 @@ static void test_quant_matmul_is_bit_identical_across_splits_and_batches(void) {
             }
             free(all);
             free(y);
+            problem_free(&p);
+        }
+    }
+}
+
+/* Rows of thousands of blocks: the prompt kernels prepare per-(token, block) activation
+ * sums for a bounded number of pairs at a time (a few tokens per pass here) and fall back to
+ * the plain tiles past that; both equal scalar bit for bit. */
+static void test_quant_matmul_long_rows_equal_scalar(void) {
+    for (int fi = 0; fi < N_WFMTS; fi++) {
+        const wfmt *f = &k_wfmts[fi];
+        if (!g_kt->matmul[f->type]) continue;
+        const int64_t ks[] = {(int64_t)f->block * 3000, (int64_t)f->block * 8200};
+        for (int ki = 0; ki < 2; ki++) {
+            int64_t k = ks[ki], rows = 11, n_tok = 5;
+            problem p = problem_make(f, rows, k, n_tok);
+            size_t ybytes = (size_t)(rows * n_tok) * sizeof(float);
+            float *y = malloc(ybytes), *ys = malloc(ybytes);
+            g_kt->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, rows);
+            g_ks->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, ys, rows, 0, rows);
+            CHECK_MSG(memcmp(y, ys, ybytes) == 0, "%s type %u k %lld: differs from scalar", g_kt->isa,
+                      f->type, (long long)k);
+            free(y);
+            free(ys);
             problem_free(&p);
         }
     }
@@ -292,6 +323,7 @@ int main(void) {
         printf("quant kernels: checking %s\n", g_kt->isa);
         RUN(test_quant_matmul_equals_scalar_and_matches_double_reference);
         RUN(test_quant_matmul_is_bit_identical_across_splits_and_batches);
+        RUN(test_quant_matmul_long_rows_equal_scalar);
         RUN(test_from_float_bytes_equal_scalar);
     }
     return TEST_REPORT();
