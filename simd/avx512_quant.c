@@ -756,6 +756,14 @@ QL_INLINE __m512i kd_q4k_scales(__m512i h) {
     return _mm512_or_si512(r, _mm512_and_si512(_mm512_srli_epi16(x2, 2), m3));
 }
 
+/* vpermw index: int16 words 0-3 of chunk k = sc[4h + 2(k >= 2)] of row c (word 8c + ...),
+ * words 4-7 = sc[4h + 1 + 2(k >= 2)] (the vpackssdw order of a (lo, up) pair). */
+QL_INLINE __m512i kd_sc_idx(int c, int h) {
+    const short a = (short)(8 * c + 4 * h), b = (short)(a + 2);
+    return _mm512_set_epi16(b + 1, b + 1, b + 1, b + 1, b, b, b, b, b + 1, b + 1, b + 1, b + 1, b, b, b, b,
+                            a + 1, a + 1, a + 1, a + 1, a, a, a, a, a + 1, a + 1, a + 1, a + 1, a, a, a, a);
+}
+
 QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
     const size_t bs = sizeof(ql_block_q4_k), off = (size_t)b * bs;
     const uint8_t *xb = tl->x[0] + (size_t)b * Q8_K_BYTES;
@@ -779,19 +787,21 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
         const __m512i dec = kd_q4k_scales(hv[j]);
         const __m512i mnw = _mm512_broadcast_i32x4(_mm_setr_epi8(8, -128, 9, -128, 10, -128, 11, -128, 12, -128, 13, -128, 14, -128, 15, -128));
         mv[j] = _mm512_madd_epi16(_mm512_shuffle_epi8(dec, mnw), bsx); /* mn words x pairs */
+        /* chunk c: row 4j + c's sc[0..7] as int16 */
+        const __m512i sc16 = _mm512_shuffle_epi8(dec, _mm512_broadcast_i32x4(_mm_setr_epi8(
+                                 0, -128, 1, -128, 2, -128, 3, -128, 4, -128, 5, -128, 6, -128, 7, -128)));
         for (int c = 0; c < 4; c++) {
             const uint8_t *blk = p[c];
-            const __m512i s = kd_bcast_chunk(dec, c); /* row 4j + c's [sc, mn] in every chunk */
             __m512i ai = zero;
             for (int h = 0; h < 2; h++) {
                 __m512i a = _mm512_loadu_si512(blk + 16 + 64 * h);
-                for (int u = 0; u < 2; u++) {
-                    const int k = 4 * h + u; /* scale of the low half; k + 2: the high half */
-                    const __m512i ctl = _mm512_mask_blend_epi64(0xF0, _mm512_set1_epi16((short)(0x8000 | k)),
-                                                                _mm512_set1_epi16((short)(0x8000 | (k + 2))));
-                    __m512i l = _mm512_and_si512(u ? _mm512_srli_epi16(a, 4) : a, m4);
-                    ai = _mm512_dpwssd_epi32(ai, _mm512_maddubs_epi16(l, xv[2 * h + u]), _mm512_shuffle_epi8(s, ctl));
-                }
+                /* 8 partial sums per sub-block, |.| <= 4 * 15 * 128: int16 */
+                __m512i lo = _mm512_dpbusd_epi32(zero, _mm512_and_si512(a, m4), xv[2 * h]);
+                __m512i up = _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(a, 4), m4), xv[2 * h + 1]);
+                /* chunk k: [4 sums of lo, 4 of up] as int16, scaled by sc[4h + 2(k >= 2)] and
+                 * sc[4h + 1 + 2(k >= 2)] */
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(lo, up),
+                                         _mm512_permutexvar_epi16(kd_sc_idx(c, h), sc16));
             }
             v[c] = ai;
         }
