@@ -838,6 +838,10 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
  * vpdpwssd of 32 * sc_j against -bsums_j (|32 sc| <= 4096, |bsum| <= 2032: int16). Then
  * reduce4 + reduce_halves give each row's exact total, lane = row, and the float chain is
  * k_step's (scalar's): acc + (dx * d) * total. */
+/* k + 4 * (i / 4 % 2) for int16 word i of chunk k. */
+static const int16_t kq6_pack_sub[32] = {0, 0, 0, 0, 4, 4, 4, 4, 1, 1, 1, 1, 5, 5, 5, 5,
+                                         2, 2, 2, 2, 6, 6, 6, 6, 3, 3, 3, 3, 7, 7, 7, 7};
+
 QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
     const size_t bs = sizeof(ql_block_q6_k), off = (size_t)b * bs;
     const uint8_t *xb = tl->x[0] + (size_t)b * Q8_K_BYTES;
@@ -846,10 +850,11 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
     const __m512i m2 = _mm512_inserti64x4(_mm512_set1_epi8(0x30), _mm256_set1_epi8((char)0xC0), 1);
     const __m512i s1 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
     const __m512i s2 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    /* int16 lane i of chunk (h, u) uses scale 8h + 4u + i / 8 */
-    __m512i sidx[4];
-    for (int c = 0; c < 4; c++)
-        sidx[c] = _mm512_add_epi16(_mm512_set1_epi16((short)(4 * c)), _mm512_loadu_si512(k_q6_lane_sub));
+    /* vpackssdw of (lo, up) half h: int16 words 0-3 of chunk k scale by scales[8h + k],
+     * words 4-7 by scales[8h + 4 + k] */
+    __m512i sidx[2];
+    for (int h = 0; h < 2; h++)
+        sidx[h] = _mm512_add_epi16(_mm512_set1_epi16((short)(8 * h)), _mm512_loadu_si512(kq6_pack_sub));
     __m512i xv[4];
     for (int c = 0; c < 4; c++) xv[c] = _mm512_loadu_si512(xb + 4 + 64 * c);
     const __m512i nbs = _mm512_castsi256_si512(_mm256_sub_epi16(
@@ -868,8 +873,10 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
                 /* 0xEC: (a & c) | b */
                 __m512i lo = _mm512_ternarylogic_epi32(a, _mm512_sllv_epi16(_mm512_and_si512(hq, m1), s1), m4, 0xEC);
                 __m512i up = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 4), _mm512_srlv_epi16(_mm512_and_si512(hq, m2), s2), m4, 0xEC);
-                ai = _mm512_dpwssd_epi32(ai, _mm512_maddubs_epi16(lo, xv[2 * h]), _mm512_permutexvar_epi16(sidx[2 * h], sc));
-                ai = _mm512_dpwssd_epi32(ai, _mm512_maddubs_epi16(up, xv[2 * h + 1]), _mm512_permutexvar_epi16(sidx[2 * h + 1], sc));
+                /* 4 partial sums per sub-block of 16, |.| <= 4 * 63 * 128 = 32256: int16 */
+                __m512i pl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xv[2 * h]);
+                __m512i pu = _mm512_dpbusd_epi32(_mm512_setzero_si512(), up, xv[2 * h + 1]);
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(pl, pu), _mm512_permutexvar_epi16(sidx[h], sc));
             }
             v[l] = ai;
         }
