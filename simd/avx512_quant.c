@@ -857,8 +857,12 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
         sidx[h] = _mm512_add_epi16(_mm512_set1_epi16((short)(8 * h)), _mm512_loadu_si512(kq6_pack_sub));
     __m512i xv[4];
     for (int c = 0; c < 4; c++) xv[c] = _mm512_loadu_si512(xb + 4 + 64 * c);
-    const __m512i nbs = _mm512_castsi256_si512(_mm256_sub_epi16(
-        _mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)(xb + offsetof(ql_block_q8_k, bsums)))));
+    /* -32 * (sum of each activation dword's 4 bytes): the accumulator vpdpbusd starts from,
+     * so that its lanes hold sums of (q - 32) x */
+    __m512i x32[4];
+    for (int c = 0; c < 4; c++)
+        x32[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                  _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(32), xv[c]));
     __m512i g[4];
     for (int j = 0; j < 4; j++) {
         pf_next(tl, b, 1, j, 4);
@@ -866,16 +870,17 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
         for (int l = 0; l < 4; l++) {
             const uint8_t *blk = tl->w[4 * j + l] + off;
             const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192))));
-            __m512i ai = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 5), nbs);
+            __m512i ai = _mm512_setzero_si512();
             for (int h = 0; h < 2; h++) {
                 const __m512i a = _mm512_loadu_si512(blk + 64 * h);
                 const __m512i hq = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h)));
                 /* 0xEC: (a & c) | b */
                 __m512i lo = _mm512_ternarylogic_epi32(a, _mm512_sllv_epi16(_mm512_and_si512(hq, m1), s1), m4, 0xEC);
                 __m512i up = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 4), _mm512_srlv_epi16(_mm512_and_si512(hq, m2), s2), m4, 0xEC);
-                /* 4 partial sums per sub-block of 16, |.| <= 4 * 63 * 128 = 32256: int16 */
-                __m512i pl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, xv[2 * h]);
-                __m512i pu = _mm512_dpbusd_epi32(_mm512_setzero_si512(), up, xv[2 * h + 1]);
+                /* 4 partial sums of (q - 32) x per sub-block of 16, |.| <= 4 * 32 * 128:
+                 * int16 */
+                __m512i pl = _mm512_dpbusd_epi32(x32[2 * h], lo, xv[2 * h]);
+                __m512i pu = _mm512_dpbusd_epi32(x32[2 * h + 1], up, xv[2 * h + 1]);
                 ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(pl, pu), _mm512_permutexvar_epi16(sidx[h], sc));
             }
             v[l] = ai;
