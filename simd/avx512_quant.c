@@ -8,7 +8,9 @@
  *
  *  1. Integer products run 64 bytes at a time: `vpdpbusd` (unsigned x signed bytes) for
  *     Q8_0 / Q4_0 / Q4_1 against Q8_0 activations, `vpmaddubsw` + `vpdpwssd` (pairs of
- *     products times the 16-bit sub-block scale) for the k-quants against Q8_K. Signed
+ *     products times the 16-bit sub-block scale) for the k-quants against Q8_K (decode:
+ *     `vpdpbusd`, then the int16-sized sums of two sub-blocks packed by `vpackssdw` and
+ *     scaled by one `vpdpwssd`, kd_step / kq6_step). Signed
  *     weights are made unsigned by an offset that a per-token correction removes:
  *       Q8_0:  sum w x = sum (w + 128) x - 128 sum x        (sum x: vpdpbusd with 0x80)
  *       Q4_0:  sum (q - 8) x = sum q x - 8 sum x
@@ -705,23 +707,17 @@ QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m51
  *
  * Each row's 256 levels come from two 64-byte loads of qs as 4 vectors of 64 nibbles
  * (AND, shift + AND: sub-blocks [0 | 2], [1 | 3], [4 | 6], [5 | 7]), multiplied by the
- * activations (rearranged once per step, shared by all rows) with vpmaddubsw and scaled per
- * sub-block by vpdpwssd into one int32 vector per row; reduce4 + reduce_halves give every
- * row's exact isum, lane = row. The 16-byte headers (d, dmin, 12 packed scale bytes) of rows
- * 4j .. 4j+3 are loaded as one vector (chunk c = row 4j + c); the 6-bit scales and mins are
- * decoded there with in-chunk byte shuffles (the scale words of a row: one chunk broadcast +
- * 4 vpshufb), msum comes from vpmaddwd + reduce4, and d / dmin reach lane = row by masked
- * shuffles and one permute. The float chain is k_step's (scalar's). */
-
-/* Chunk c of v in all four chunks (literal immediates for -O0). */
-QL_INLINE __m512i kd_bcast_chunk(__m512i v, int c) {
-    switch (c) {
-    case 0: return _mm512_shuffle_i32x4(v, v, 0x00);
-    case 1: return _mm512_shuffle_i32x4(v, v, 0x55);
-    case 2: return _mm512_shuffle_i32x4(v, v, 0xAA);
-    default: return _mm512_shuffle_i32x4(v, v, 0xFF);
-    }
-}
+ * activations (rearranged once per step, shared by all rows) with one vpdpbusd each: 8 int32
+ * partial sums per sub-block, |.| <= 4 * 15 * 128, so int16. vpackssdw packs the [0 | 2] and
+ * [1 | 3] sums (chunk k: 4 words of sub-block 2(k >= 2), 4 of 1 + 2(k >= 2)) and one vpdpwssd
+ * multiplies them by their scales (one vpermw of the row's scale words) into one int32
+ * vector per row: 16 vector operations per row instead of 19 with vpmaddubsw + vpdpwssd per
+ * 64 levels. reduce4 + reduce_halves give every row's exact isum, lane = row. The 16-byte
+ * headers (d, dmin, 12 packed scale bytes) of rows 4j .. 4j+3 are loaded as one vector
+ * (chunk c = row 4j + c); the 6-bit scales and mins are decoded there with in-chunk byte
+ * shuffles (then one vpshufb widens the 4 rows' scales to words), msum comes from vpmaddwd +
+ * reduce4, and d / dmin reach lane = row by masked shuffles and one permute. The float chain
+ * is k_step's (scalar's). */
 
 /* The 16 bytes at p[0] + off, p[1] + off, p[2] + off, p[3] + off as chunks 0..3. */
 QL_INLINE __m512i kd_load4(const uint8_t *const p[4], size_t off) {
@@ -832,10 +828,11 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
  * one vpternlogd merges them with the nibbles:
  *   L_h = (A_h & 15) | ((H_h & M1) << [4 | 2]),  elements 128h + i
  *   U_h = (A_h >> 4 & 15) | ((H_h & M2) >> [0 | 2]),  elements 128h + 64 + i
- * 128-bit chunk k of L_h is sub-block 8h + k, of U_h 8h + 4 + k. vpmaddubsw with the
- * activations and vpdpwssd with the scales (one vpermw each) sum sc_j * q . x into one
- * int32 vector per row; the -32 offset of the levels joins the same vector as one more
- * vpdpwssd of 32 * sc_j against -bsums_j (|32 sc| <= 4096, |bsum| <= 2032: int16). Then
+ * 128-bit chunk k of L_h is sub-block 8h + k, of U_h 8h + 4 + k. One vpdpbusd each with the
+ * activations, starting from -32 * (the sum of each activation dword, once per step), gives
+ * 4 int32 sums of (q - 32) x per sub-block, |.| <= 4 * 32 * 128: int16. vpackssdw packs L_h's
+ * and U_h's (chunk k: 4 words of sub-block 8h + k, 4 of 8h + 4 + k) and one vpdpwssd with
+ * the scales (one vpermw) adds sc_j * (q - 32) . x to one int32 vector per row. Then
  * reduce4 + reduce_halves give each row's exact total, lane = row, and the float chain is
  * k_step's (scalar's): acc + (dx * d) * total. */
 /* k + 4 * (i / 4 % 2) for int16 word i of chunk k. */
