@@ -8,7 +8,9 @@
  *
  *  1. Integer products run 64 bytes at a time: `vpdpbusd` (unsigned x signed bytes) for
  *     Q8_0 / Q4_0 / Q4_1 against Q8_0 activations, `vpmaddubsw` + `vpdpwssd` (pairs of
- *     products times the 16-bit sub-block scale) for the k-quants against Q8_K. Signed
+ *     products times the 16-bit sub-block scale) for the k-quants against Q8_K (decode:
+ *     `vpdpbusd`, then the int16-sized sums of two sub-blocks packed by `vpackssdw` and
+ *     scaled by one `vpdpwssd`, kd_step / kq6_step). Signed
  *     weights are made unsigned by an offset that a per-token correction removes:
  *       Q8_0:  sum w x = sum (w + 128) x - 128 sum x        (sum x: vpdpbusd with 0x80)
  *       Q4_0:  sum (q - 8) x = sum q x - 8 sum x
@@ -705,23 +707,17 @@ QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m51
  *
  * Each row's 256 levels come from two 64-byte loads of qs as 4 vectors of 64 nibbles
  * (AND, shift + AND: sub-blocks [0 | 2], [1 | 3], [4 | 6], [5 | 7]), multiplied by the
- * activations (rearranged once per step, shared by all rows) with vpmaddubsw and scaled per
- * sub-block by vpdpwssd into one int32 vector per row; reduce4 + reduce_halves give every
- * row's exact isum, lane = row. The 16-byte headers (d, dmin, 12 packed scale bytes) of rows
- * 4j .. 4j+3 are loaded as one vector (chunk c = row 4j + c); the 6-bit scales and mins are
- * decoded there with in-chunk byte shuffles (the scale words of a row: one chunk broadcast +
- * 4 vpshufb), msum comes from vpmaddwd + reduce4, and d / dmin reach lane = row by masked
- * shuffles and one permute. The float chain is k_step's (scalar's). */
-
-/* Chunk c of v in all four chunks (literal immediates for -O0). */
-QL_INLINE __m512i kd_bcast_chunk(__m512i v, int c) {
-    switch (c) {
-    case 0: return _mm512_shuffle_i32x4(v, v, 0x00);
-    case 1: return _mm512_shuffle_i32x4(v, v, 0x55);
-    case 2: return _mm512_shuffle_i32x4(v, v, 0xAA);
-    default: return _mm512_shuffle_i32x4(v, v, 0xFF);
-    }
-}
+ * activations (rearranged once per step, shared by all rows) with one vpdpbusd each: 8 int32
+ * partial sums per sub-block, |.| <= 4 * 15 * 128, so int16. vpackssdw packs the [0 | 2] and
+ * [1 | 3] sums (chunk k: 4 words of sub-block 2(k >= 2), 4 of 1 + 2(k >= 2)) and one vpdpwssd
+ * multiplies them by their scales (one vpermw of the row's scale words) into one int32
+ * vector per row: 16 vector operations per row instead of 19 with vpmaddubsw + vpdpwssd per
+ * 64 levels. reduce4 + reduce_halves give every row's exact isum, lane = row. The 16-byte
+ * headers (d, dmin, 12 packed scale bytes) of rows 4j .. 4j+3 are loaded as one vector
+ * (chunk c = row 4j + c); the 6-bit scales and mins are decoded there with in-chunk byte
+ * shuffles (then one vpshufb widens the 4 rows' scales to words), msum comes from vpmaddwd +
+ * reduce4, and d / dmin reach lane = row by masked shuffles and one permute. The float chain
+ * is k_step's (scalar's). */
 
 /* The 16 bytes at p[0] + off, p[1] + off, p[2] + off, p[3] + off as chunks 0..3. */
 QL_INLINE __m512i kd_load4(const uint8_t *const p[4], size_t off) {
@@ -756,6 +752,14 @@ QL_INLINE __m512i kd_q4k_scales(__m512i h) {
     return _mm512_or_si512(r, _mm512_and_si512(_mm512_srli_epi16(x2, 2), m3));
 }
 
+/* vpermw index: int16 words 0-3 of chunk k = sc[4h + 2(k >= 2)] of row c (word 8c + ...),
+ * words 4-7 = sc[4h + 1 + 2(k >= 2)] (the vpackssdw order of a (lo, up) pair). */
+QL_INLINE __m512i kd_sc_idx(int c, int h) {
+    const short a = (short)(8 * c + 4 * h), b = (short)(a + 2);
+    return _mm512_set_epi16(b + 1, b + 1, b + 1, b + 1, b, b, b, b, b + 1, b + 1, b + 1, b + 1, b, b, b, b,
+                            a + 1, a + 1, a + 1, a + 1, a, a, a, a, a + 1, a + 1, a + 1, a + 1, a, a, a, a);
+}
+
 QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
     const size_t bs = sizeof(ql_block_q4_k), off = (size_t)b * bs;
     const uint8_t *xb = tl->x[0] + (size_t)b * Q8_K_BYTES;
@@ -779,19 +783,21 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
         const __m512i dec = kd_q4k_scales(hv[j]);
         const __m512i mnw = _mm512_broadcast_i32x4(_mm_setr_epi8(8, -128, 9, -128, 10, -128, 11, -128, 12, -128, 13, -128, 14, -128, 15, -128));
         mv[j] = _mm512_madd_epi16(_mm512_shuffle_epi8(dec, mnw), bsx); /* mn words x pairs */
+        /* chunk c: row 4j + c's sc[0..7] as int16 */
+        const __m512i sc16 = _mm512_shuffle_epi8(dec, _mm512_broadcast_i32x4(_mm_setr_epi8(
+                                 0, -128, 1, -128, 2, -128, 3, -128, 4, -128, 5, -128, 6, -128, 7, -128)));
         for (int c = 0; c < 4; c++) {
             const uint8_t *blk = p[c];
-            const __m512i s = kd_bcast_chunk(dec, c); /* row 4j + c's [sc, mn] in every chunk */
             __m512i ai = zero;
             for (int h = 0; h < 2; h++) {
                 __m512i a = _mm512_loadu_si512(blk + 16 + 64 * h);
-                for (int u = 0; u < 2; u++) {
-                    const int k = 4 * h + u; /* scale of the low half; k + 2: the high half */
-                    const __m512i ctl = _mm512_mask_blend_epi64(0xF0, _mm512_set1_epi16((short)(0x8000 | k)),
-                                                                _mm512_set1_epi16((short)(0x8000 | (k + 2))));
-                    __m512i l = _mm512_and_si512(u ? _mm512_srli_epi16(a, 4) : a, m4);
-                    ai = _mm512_dpwssd_epi32(ai, _mm512_maddubs_epi16(l, xv[2 * h + u]), _mm512_shuffle_epi8(s, ctl));
-                }
+                /* 8 partial sums per sub-block, |.| <= 4 * 15 * 128: int16 */
+                __m512i lo = _mm512_dpbusd_epi32(zero, _mm512_and_si512(a, m4), xv[2 * h]);
+                __m512i up = _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(a, 4), m4), xv[2 * h + 1]);
+                /* chunk k: [4 sums of lo, 4 of up] as int16, scaled by sc[4h + 2(k >= 2)] and
+                 * sc[4h + 1 + 2(k >= 2)] */
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(lo, up),
+                                         _mm512_permutexvar_epi16(kd_sc_idx(c, h), sc16));
             }
             v[c] = ai;
         }
@@ -822,12 +828,17 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
  * one vpternlogd merges them with the nibbles:
  *   L_h = (A_h & 15) | ((H_h & M1) << [4 | 2]),  elements 128h + i
  *   U_h = (A_h >> 4 & 15) | ((H_h & M2) >> [0 | 2]),  elements 128h + 64 + i
- * 128-bit chunk k of L_h is sub-block 8h + k, of U_h 8h + 4 + k. vpmaddubsw with the
- * activations and vpdpwssd with the scales (one vpermw each) sum sc_j * q . x into one
- * int32 vector per row; the -32 offset of the levels joins the same vector as one more
- * vpdpwssd of 32 * sc_j against -bsums_j (|32 sc| <= 4096, |bsum| <= 2032: int16). Then
+ * 128-bit chunk k of L_h is sub-block 8h + k, of U_h 8h + 4 + k. One vpdpbusd each with the
+ * activations, starting from -32 * (the sum of each activation dword, once per step), gives
+ * 4 int32 sums of (q - 32) x per sub-block, |.| <= 4 * 32 * 128: int16. vpackssdw packs L_h's
+ * and U_h's (chunk k: 4 words of sub-block 8h + k, 4 of 8h + 4 + k) and one vpdpwssd with
+ * the scales (one vpermw) adds sc_j * (q - 32) . x to one int32 vector per row. Then
  * reduce4 + reduce_halves give each row's exact total, lane = row, and the float chain is
  * k_step's (scalar's): acc + (dx * d) * total. */
+/* k + 4 * (i / 4 % 2) for int16 word i of chunk k. */
+static const int16_t kq6_pack_sub[32] = {0, 0, 0, 0, 4, 4, 4, 4, 1, 1, 1, 1, 5, 5, 5, 5,
+                                         2, 2, 2, 2, 6, 6, 6, 6, 3, 3, 3, 3, 7, 7, 7, 7};
+
 QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
     const size_t bs = sizeof(ql_block_q6_k), off = (size_t)b * bs;
     const uint8_t *xb = tl->x[0] + (size_t)b * Q8_K_BYTES;
@@ -836,14 +847,19 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
     const __m512i m2 = _mm512_inserti64x4(_mm512_set1_epi8(0x30), _mm256_set1_epi8((char)0xC0), 1);
     const __m512i s1 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
     const __m512i s2 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    /* int16 lane i of chunk (h, u) uses scale 8h + 4u + i / 8 */
-    __m512i sidx[4];
-    for (int c = 0; c < 4; c++)
-        sidx[c] = _mm512_add_epi16(_mm512_set1_epi16((short)(4 * c)), _mm512_loadu_si512(k_q6_lane_sub));
+    /* vpackssdw of (lo, up) half h: int16 words 0-3 of chunk k scale by scales[8h + k],
+     * words 4-7 by scales[8h + 4 + k] */
+    __m512i sidx[2];
+    for (int h = 0; h < 2; h++)
+        sidx[h] = _mm512_add_epi16(_mm512_set1_epi16((short)(8 * h)), _mm512_loadu_si512(kq6_pack_sub));
     __m512i xv[4];
     for (int c = 0; c < 4; c++) xv[c] = _mm512_loadu_si512(xb + 4 + 64 * c);
-    const __m512i nbs = _mm512_castsi256_si512(_mm256_sub_epi16(
-        _mm256_setzero_si256(), _mm256_loadu_si256((const __m256i *)(xb + offsetof(ql_block_q8_k, bsums)))));
+    /* -32 * (sum of each activation dword's 4 bytes): the accumulator vpdpbusd starts from,
+     * so that its lanes hold sums of (q - 32) x */
+    __m512i x32[4];
+    for (int c = 0; c < 4; c++)
+        x32[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                  _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(32), xv[c]));
     __m512i g[4];
     for (int j = 0; j < 4; j++) {
         pf_next(tl, b, 1, j, 4);
@@ -851,15 +867,18 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
         for (int l = 0; l < 4; l++) {
             const uint8_t *blk = tl->w[4 * j + l] + off;
             const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192))));
-            __m512i ai = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 5), nbs);
+            __m512i ai = _mm512_setzero_si512();
             for (int h = 0; h < 2; h++) {
                 const __m512i a = _mm512_loadu_si512(blk + 64 * h);
                 const __m512i hq = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h)));
                 /* 0xEC: (a & c) | b */
                 __m512i lo = _mm512_ternarylogic_epi32(a, _mm512_sllv_epi16(_mm512_and_si512(hq, m1), s1), m4, 0xEC);
                 __m512i up = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 4), _mm512_srlv_epi16(_mm512_and_si512(hq, m2), s2), m4, 0xEC);
-                ai = _mm512_dpwssd_epi32(ai, _mm512_maddubs_epi16(lo, xv[2 * h]), _mm512_permutexvar_epi16(sidx[2 * h], sc));
-                ai = _mm512_dpwssd_epi32(ai, _mm512_maddubs_epi16(up, xv[2 * h + 1]), _mm512_permutexvar_epi16(sidx[2 * h + 1], sc));
+                /* 4 partial sums of (q - 32) x per sub-block of 16, |.| <= 4 * 32 * 128:
+                 * int16 */
+                __m512i pl = _mm512_dpbusd_epi32(x32[2 * h], lo, xv[2 * h]);
+                __m512i pu = _mm512_dpbusd_epi32(x32[2 * h + 1], up, xv[2 * h + 1]);
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(pl, pu), _mm512_permutexvar_epi16(sidx[h], sc));
             }
             v[l] = ai;
         }

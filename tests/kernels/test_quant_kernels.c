@@ -256,6 +256,67 @@ static void test_quant_matmul_long_rows_equal_scalar(void) {
     }
 }
 
+/* Extreme levels: every weight level byte 0x00, 0xFF, 0x80 or 0x7F by row (levels 0 and 15
+ * / 63; Q8_0 0x81 for 0x80: its quantizer's range is +-127; Q6_K scales -128 or 127, Q4_K /
+ * Q5_K scales and mins 63 with 0xFF), activations all -127, all 127 or alternating by token
+ * (the activation quantizers clamp to +-127): the largest partial sums the kernels' int16 /
+ * int32 steps hold. Equal to scalar bit for bit, decode tiles included. */
+static void test_quant_matmul_extreme_levels_equal_scalar(void) {
+    static const uint8_t vals[4] = {0x00, 0xFF, 0x80, 0x7F};
+    for (int fi = 0; fi < N_WFMTS; fi++) {
+        const wfmt *f = &k_wfmts[fi];
+        if (!g_kt->matmul[f->type]) continue;
+        int64_t k = f->block == 32 ? 256 : 512, rows = 37, n_tok = 3;
+        problem p = problem_make(f, rows, k, n_tok);
+        size_t bs = p.rb / (size_t)(k / f->block), lo, hi; /* level bytes [lo, hi) of a block */
+        switch (f->type) {
+        case QL_TYPE_Q8_0: case QL_TYPE_Q4_0: lo = 2, hi = bs; break;
+        case QL_TYPE_Q4_1: case QL_TYPE_Q4_K: case QL_TYPE_Q5_K: lo = 4, hi = bs; break;
+        default: lo = 0, hi = 208; break; /* Q6_K: ql, qh, scales; d at 208 */
+        }
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t b = 0; b < k / f->block; b++) {
+                unsigned char *blk = p.w + (size_t)r * p.rb + (size_t)b * bs;
+                memset(blk + lo, f->type == QL_TYPE_Q8_0 && r % 4 == 2 ? 0x81 : vals[r % 4], hi - lo);
+                if (f->type == QL_TYPE_Q6_K) memset(blk + 192, r % 2 ? 0x7F : 0x80, 16);
+            }
+        int k_quant = g_ks->act_type[f->type] == QL_TYPE_Q8_K;
+        size_t xbs = k_quant ? sizeof(ql_block_q8_k) : sizeof(ql_block_q8_0), xo = k_quant ? 4 : 2;
+        int nq = f->block;
+        for (int64_t t = 0; t < n_tok; t++)
+            for (int64_t b = 0; b < k / nq; b++) {
+                unsigned char *blk = p.x + (size_t)t * p.xb + (size_t)b * xbs;
+                for (int i = 0; i < nq; i++) blk[xo + i] = (unsigned char)(t == 0 ? -127 : t == 1 ? 127 : i % 2 ? 127 : -127);
+                if (k_quant) {
+                    ql_block_q8_k *q = (ql_block_q8_k *)blk;
+                    for (int j = 0; j < 16; j++) {
+                        int s = 0;
+                        for (int i = 0; i < 16; i++) s += q->qs[16 * j + i];
+                        q->bsums[j] = (int16_t)s;
+                    }
+                }
+            }
+        float *y = malloc((size_t)(rows * n_tok) * sizeof(float));
+        float *ys = malloc((size_t)(rows * n_tok) * sizeof(float));
+        for (int64_t nt = 1; nt <= n_tok; nt++)
+            for (int64_t t0 = 0; t0 + nt <= n_tok; t0++) {
+                const unsigned char *x = p.x + (size_t)t0 * p.xb;
+                g_kt->matmul[f->type](p.w, p.rb, k, x, p.xb, nt, y, rows, 0, rows);
+                g_ks->matmul[f->type](p.w, p.rb, k, x, p.xb, nt, ys, rows, 0, rows);
+                int bad = 0;
+                for (int64_t i = 0; i < rows * nt && bad < 3; i++) {
+                    if (same_bits(y[i], ys[i])) continue;
+                    bad++;
+                    CHECK_MSG(0, "%s type %u tokens %lld..%lld: y[%lld] %.9g, scalar %.9g", g_kt->isa,
+                              f->type, (long long)t0, (long long)(t0 + nt - 1), (long long)i, y[i], ys[i]);
+                }
+            }
+        free(y);
+        free(ys);
+        problem_free(&p);
+    }
+}
+
 /* Activation quantizers: the scalar bytes on random blocks, exact ties, tiny and huge. */
 static void test_from_float_bytes_equal_scalar(void) {
     const uint32_t acts[] = {QL_TYPE_Q8_0, QL_TYPE_Q8_K};
@@ -324,6 +385,8 @@ int main(void) {
         RUN(test_quant_matmul_equals_scalar_and_matches_double_reference);
         RUN(test_quant_matmul_is_bit_identical_across_splits_and_batches);
         RUN(test_quant_matmul_long_rows_equal_scalar);
+
+        RUN(test_quant_matmul_extreme_levels_equal_scalar);
         RUN(test_from_float_bytes_equal_scalar);
     }
     return TEST_REPORT();
