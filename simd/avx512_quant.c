@@ -61,11 +61,14 @@ enum {
     Q8_0_BYTES = sizeof(ql_block_q8_0),
     Q8_K_BYTES = sizeof(ql_block_q8_k),
     /* prompts: tokens per register tile, blocks per packed weight segment (16 rows x KC
-     * blocks: 16 KiB for Q8_0 / Q4_0), (token, block) pairs prepared per pass (64 KiB) */
+     * blocks: 16 KiB for Q8_0 / Q4_0, in L1), tokens per pass over a segment (their
+     * activations, 256 x 32 x 34 B = 272 KiB or 512 x 4 x 292 B = 584 KiB, stay in L2
+     * while every row tile of the call passes; TC x KC prepared pairs: 64 KiB of stack) */
     GEMM_TOK = 8,
     GEMM_KC = 32,
     GEMM_KC_K = 4, /* k-quant super-blocks per packed segment (~18 KiB) */
-    GEMM_PREP = 8192,
+    GEMM_TC = 256,
+    GEMM_TC_K = 512,
     GEMM_MIN_TOK = 3,
 };
 
@@ -407,11 +410,14 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
  * 4g .. 4g+3 (unsigned, vpdpbusd's first operand). One vpdpbusd with those 4 activation
  * bytes broadcast from memory then adds 4 products to each of the 16 rows, so 8 vpdpbusd
  * leave every lane holding its row's exact block sum: no horizontal reduction, and each
- * unpacked weight vector serves every token of the call. The per-(token, block)
- * correction of the unsigned offset and the f16 activation scale are computed once per
- * call (for GEMM_PREP blocks x tokens at a time) and only loaded in the inner loop. Per
- * block and token the float chain is scalar's: acc + (dw * dx) * (float)isum, one lane per
- * row, carried in y between segments of KC blocks (a float stored and reloaded is exact). */
+ * unpacked weight vector serves every token of the pass. Loops, outer to inner: passes of
+ * TC tokens, segments of KC blocks, row tiles, groups of 8 tokens; so a segment's
+ * activations are read from L2 by every row tile (rows outer streamed all of a pass's
+ * activations from L3 for each tile: -20% at k = 8192, 512 tokens), and the weights are
+ * packed once per pass. The per-(token, block) correction of the unsigned offset and the
+ * f16 activation scale are computed once per pass and segment and only loaded in the
+ * inner loop. Per block and token the float chain is scalar's: acc + (dw * dx) * (float)isum,
+ * one lane per row, carried in y between segments (a float stored and reloaded is exact). */
 
 /* out[g] lane r = dword g of the 16 bytes at p[r]. */
 QL_INLINE void tr16x4(const uint8_t *const p[PAIRS], size_t off, __m512i out[4]) {
@@ -512,31 +518,30 @@ QL_INLINE void q32_prompt(int kind, const void *w, size_t row_bytes, int64_t nb,
                           int64_t r1) {
     __m512i wb[8 * GEMM_KC];
     float dw[16 * GEMM_KC];
-    int32_t corr[GEMM_PREP];
-    float dx[GEMM_PREP];
-    const int64_t tc = GEMM_PREP / nb;
-    for (int64_t t0 = 0; t0 < n_tok; t0 += tc) {
-        const int64_t nt = n_tok - t0 < tc ? n_tok - t0 : tc;
-        const uint8_t *xt = (const uint8_t *)x + (size_t)t0 * x_row_bytes;
-        q32_prep(kind, xt, x_row_bytes, nt, nb, corr, dx);
-        for (int64_t r = r0; r < r1; r += PAIRS) {
-            const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
-            const uint8_t *rows[PAIRS];
-            for (int i = 0; i < PAIRS; i++)
-                rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
-            const __mmask16 m = (__mmask16)((1u << nr) - 1u);
-            for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC) {
-                const int64_t nbs = nb - b0 < GEMM_KC ? nb - b0 : GEMM_KC;
+    int32_t corr[GEMM_TC * GEMM_KC];
+    float dx[GEMM_TC * GEMM_KC];
+    for (int64_t t0 = 0; t0 < n_tok; t0 += GEMM_TC) {
+        const int64_t nt = n_tok - t0 < GEMM_TC ? n_tok - t0 : GEMM_TC;
+        for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC) {
+            const int64_t nbs = nb - b0 < GEMM_KC ? nb - b0 : GEMM_KC;
+            const uint8_t *xs = (const uint8_t *)x + (size_t)t0 * x_row_bytes + (size_t)b0 * Q8_0_BYTES;
+            q32_prep(kind, xs, x_row_bytes, nt, nbs, corr, dx);
+            for (int64_t r = r0; r < r1; r += PAIRS) {
+                const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
+                const uint8_t *rows[PAIRS];
+                for (int i = 0; i < PAIRS; i++)
+                    rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
+                const __mmask16 m = (__mmask16)((1u << nr) - 1u);
                 q32_pack(kind, rows, b0, nbs, wb, dw);
                 for (int64_t t = 0; t < nt; t += GEMM_TOK) {
                     const uint8_t *xp[GEMM_TOK];
                     const int T = nt - t < GEMM_TOK ? (int)(nt - t) : GEMM_TOK;
-                    for (int i = 0; i < T; i++) xp[i] = xt + (size_t)(t + i) * x_row_bytes + (size_t)b0 * Q8_0_BYTES;
-                    const int32_t *c = corr + t * nb + b0;
-                    const float *d = dx + t * nb + b0;
+                    for (int i = 0; i < T; i++) xp[i] = xs + (size_t)(t + i) * x_row_bytes;
+                    const int32_t *c = corr + t * nbs;
+                    const float *d = dx + t * nbs;
                     float *yt = y + (t0 + t) * ldy + r;
                     switch (T) {
-#define QL_GEMM_CASE(n) case n: q32_gemm(n, wb, dw, nbs, xp, c, d, nb, yt, ldy, m, b0 == 0); break;
+#define QL_GEMM_CASE(n) case n: q32_gemm(n, wb, dw, nbs, xp, c, d, nbs, yt, ldy, m, b0 == 0); break;
                     QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) QL_GEMM_CASE(4)
                     QL_GEMM_CASE(5) QL_GEMM_CASE(6) QL_GEMM_CASE(7) default: QL_GEMM_CASE(8)
 #undef QL_GEMM_CASE
@@ -908,9 +913,11 @@ QL_INLINE void k_pack_block(int kind, const uint8_t *const rows[PAIRS], size_t o
 }
 
 /* T tokens (x[t]: token t's row at super-block b0) x 16 rows over nbs packed super-blocks;
- * the float accumulators live in y. */
+ * the float accumulators are loaded from y (unless `first`) and stored back. */
 QL_INLINE void k_gemm(int kind, int T, const k_pack *kp, int64_t nbs,
                       const uint8_t *const x[GEMM_TOK], float *y, int64_t ldy, __mmask16 m, int first) {
+    __m512 acc[GEMM_TOK];
+    for (int t = 0; t < T; t++) acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
     for (int64_t b = 0; b < nbs; b++, kp++) {
         const size_t xo = (size_t)b * Q8_K_BYTES;
         __m512i is[GEMM_TOK], s[GEMM_TOK];
@@ -943,37 +950,42 @@ QL_INLINE void k_gemm(int kind, int T, const k_pack *kp, int64_t nbs,
             else
                 term = _mm512_mul_ps(dx, _mm512_sub_ps(_mm512_mul_ps(kp->d, _mm512_cvtepi32_ps(is[t])),
                                                        _mm512_mul_ps(kp->dmin, _mm512_cvtepi32_ps(s[t]))));
-            __m512 acc = first && b == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
-            _mm512_mask_storeu_ps(y + t * ldy, m, _mm512_add_ps(acc, term));
+            acc[t] = _mm512_add_ps(acc[t], term);
         }
     }
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
 }
 
+/* Loops as q32_prompt's: passes of TC_K tokens, segments of KC_K super-blocks, row tiles,
+ * groups of 8 tokens. */
 QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, const void *x,
                         size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
                         int64_t r1) {
     k_pack kp[GEMM_KC_K];
     const size_t bs = k_bytes(kind);
-    for (int64_t r = r0; r < r1; r += PAIRS) {
-        const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
-        const uint8_t *rows[PAIRS];
-        for (int i = 0; i < PAIRS; i++)
-            rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
-        const __mmask16 m = (__mmask16)((1u << nr) - 1u);
+    for (int64_t t0 = 0; t0 < n_tok; t0 += GEMM_TC_K) {
+        const int64_t nt = n_tok - t0 < GEMM_TC_K ? n_tok - t0 : GEMM_TC_K;
         for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC_K) {
             const int64_t nbs = nb - b0 < GEMM_KC_K ? nb - b0 : GEMM_KC_K;
-            for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, (size_t)(b0 + b) * bs, &kp[b]);
-            for (int64_t t = 0; t < n_tok; t += GEMM_TOK) {
-                const uint8_t *xp[GEMM_TOK];
-                const int T = n_tok - t < GEMM_TOK ? (int)(n_tok - t) : GEMM_TOK;
-                for (int i = 0; i < T; i++)
-                    xp[i] = (const uint8_t *)x + (size_t)(t + i) * x_row_bytes + (size_t)b0 * Q8_K_BYTES;
-                float *yt = y + t * ldy + r;
-                switch (T) {
+            const uint8_t *xs = (const uint8_t *)x + (size_t)t0 * x_row_bytes + (size_t)b0 * Q8_K_BYTES;
+            for (int64_t r = r0; r < r1; r += PAIRS) {
+                const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
+                const uint8_t *rows[PAIRS];
+                for (int i = 0; i < PAIRS; i++)
+                    rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
+                const __mmask16 m = (__mmask16)((1u << nr) - 1u);
+                for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, (size_t)(b0 + b) * bs, &kp[b]);
+                for (int64_t t = 0; t < nt; t += GEMM_TOK) {
+                    const uint8_t *xp[GEMM_TOK];
+                    const int T = nt - t < GEMM_TOK ? (int)(nt - t) : GEMM_TOK;
+                    for (int i = 0; i < T; i++) xp[i] = xs + (size_t)(t + i) * x_row_bytes;
+                    float *yt = y + (t0 + t) * ldy + r;
+                    switch (T) {
 #define QL_GEMM_CASE(n) case n: k_gemm(kind, n, kp, nbs, xp, yt, ldy, m, b0 == 0); break;
-                QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) QL_GEMM_CASE(4)
-                QL_GEMM_CASE(5) QL_GEMM_CASE(6) QL_GEMM_CASE(7) default: QL_GEMM_CASE(8)
+                    QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) QL_GEMM_CASE(4)
+                    QL_GEMM_CASE(5) QL_GEMM_CASE(6) QL_GEMM_CASE(7) default: QL_GEMM_CASE(8)
 #undef QL_GEMM_CASE
+                    }
                 }
             }
         }
@@ -1007,7 +1019,7 @@ static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t 
     }
     int64_t nb = k / ts->block;
     const char *wc = w, *xc = x;
-    if (n_tok >= GEMM_MIN_TOK && ts->prompt && nb <= GEMM_PREP) {
+    if (n_tok >= GEMM_MIN_TOK && ts->prompt) {
         ts->prompt(w, row_bytes, nb, x, x_row_bytes, n_tok, y, ldy, r0, r1);
         return;
     }
