@@ -35,6 +35,10 @@
  * workers costs more than it saves. */
 enum { PARALLEL_MIN_MACS = 1 << 15 };
 
+/* Batches (n_tok > 1) split matmul rows and attention items into this many chunks per
+ * thread (ql_pool_for_chunks). */
+enum { PROMPT_CHUNKS = 4 };
+
 typedef struct matmul_job {
     const ql_kernel_table *kern;
     const ql_weight *w;
@@ -85,7 +89,18 @@ void ql_matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok,
     }
     int64_t macs_per_row = w->k * n_tok;
     int64_t min_rows = PARALLEL_MIN_MACS / (macs_per_row > 0 ? macs_per_row : 1) + 1;
-    ql_pool_for(s->pool, w->rows, 16, min_rows, matmul_task, &j);
+    if (n_tok == 1) {
+        ql_pool_for(s->pool, w->rows, 16, min_rows, matmul_task, &j);
+        return;
+    }
+    /* Batches: PROMPT_CHUNKS chunks per thread of whole 16-row tiles, taken on demand, so
+     * a thread whose core is busy with other work does not hold up the others (2 threads
+     * on a shared 2-core machine ran slower than 1 with halves fixed in advance). Chunks
+     * stay large: the prompt kernels reuse each activation segment over a chunk's rows. */
+    int64_t n_threads = ql_pool_n_threads(s->pool);
+    int64_t chunk = (w->rows + n_threads * PROMPT_CHUNKS - 1) / (n_threads * PROMPT_CHUNKS);
+    chunk = (chunk + 15) / 16 * 16;
+    ql_pool_for_chunks(s->pool, w->rows, chunk > min_rows ? chunk : min_rows, matmul_task, &j);
 }
 
 typedef struct attn_job {
@@ -294,8 +309,10 @@ static void layer_step(ql_session *s, int l, const ql_kv_step *kv, int64_t n_tok
     /* each (token, heads) item costs about 4 * hq * n_keys * head_dim flops */
     int64_t n_read = kv->n_read > 0 ? kv->n_read : 1, hq = attn_heads(hp);
     int64_t item_cost = 4 * hq * (int64_t)(s->pos + n_tok) * n_read * hp->head_dim;
-    ql_pool_for(s->pool, n_tok * (hp->n_head / hq), 1, PARALLEL_MIN_MACS / item_cost + 1,
-                kv->n_read > 0 ? attention_parallel_task : attention_task, &aj);
+    int64_t n_items = n_tok * (hp->n_head / hq), min_items = PARALLEL_MIN_MACS / item_cost + 1;
+    int64_t chunk = (n_items + ql_pool_n_threads(s->pool) * PROMPT_CHUNKS - 1) / (ql_pool_n_threads(s->pool) * PROMPT_CHUNKS);
+    ql_pool_for_chunks(s->pool, n_items, chunk > min_items ? chunk : min_items,
+                       kv->n_read > 0 ? attention_parallel_task : attention_task, &aj);
     ql_matmul(s, &L->wo, s->att, n_tok, s->xb, d);
     for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
 

@@ -36,6 +36,8 @@ struct ql_pool {
     ql_task_fn fn;
     void *ctx;
     int64_t n, align, chunk;
+    int dynamic;          /* ql_pool_for_chunks: threads take chunks from `next` */
+    _Atomic int64_t next;
     /* job generation: workers start a job when it changes; stop ends the workers */
     _Atomic uint64_t generation;
     _Atomic int pending; /* workers that have not finished the current job */
@@ -46,6 +48,13 @@ struct ql_pool {
 };
 
 static void run_range(ql_pool *p, int thread) {
+    if (p->dynamic) {
+        for (;;) {
+            int64_t begin = atomic_fetch_add_explicit(&p->next, p->chunk, memory_order_relaxed);
+            if (begin >= p->n) return;
+            p->fn(p->ctx, begin, begin + p->chunk < p->n ? begin + p->chunk : p->n, thread);
+        }
+    }
     int64_t begin = (int64_t)thread * p->chunk;
     int64_t end = begin + p->chunk;
     if (thread == p->n_threads - 1 || end > p->n) end = p->n;
@@ -127,6 +136,24 @@ void ql_pool_free(ql_pool *p) {
 
 int ql_pool_n_threads(const ql_pool *p) { return p->n_threads; }
 
+/* Starts the job set in p on the workers, runs the caller's share, waits for the rest. */
+static void run_job(ql_pool *p) {
+    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
+    atomic_fetch_add(&p->generation, 1); /* seq_cst: ordered before the sleepers load */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mutex);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mutex);
+    }
+    run_range(p, 0);
+    /* wait for the workers; yield the core now and then in case a worker is waiting for
+     * it (more runnable threads than cores) */
+    for (unsigned spins = 1; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        cpu_relax();
+        if (spins % YIELD_EVERY == 0) sched_yield();
+    }
+}
+
 void ql_pool_for(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread, ql_task_fn fn,
                  void *ctx) {
     if (n <= 0) return;
@@ -142,18 +169,23 @@ void ql_pool_for(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread, q
     p->n = n;
     p->align = align;
     p->chunk = per;
-    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
-    atomic_fetch_add(&p->generation, 1); /* seq_cst: ordered before the sleepers load */
-    if (atomic_load(&p->sleepers) > 0) {
-        pthread_mutex_lock(&p->mutex);
-        pthread_cond_broadcast(&p->wake);
-        pthread_mutex_unlock(&p->mutex);
+    p->dynamic = 0;
+    run_job(p);
+}
+
+void ql_pool_for_chunks(ql_pool *p, int64_t n, int64_t chunk, ql_task_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (chunk < 1) chunk = 1;
+    if (p->n_threads == 1 || n <= chunk) {
+        fn(ctx, 0, n, 0);
+        return;
     }
-    run_range(p, 0);
-    /* wait for the workers; yield the core now and then in case a worker is waiting for
-     * it (more runnable threads than cores) */
-    for (unsigned spins = 1; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
-        cpu_relax();
-        if (spins % YIELD_EVERY == 0) sched_yield();
-    }
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    p->align = chunk;
+    p->chunk = chunk;
+    p->dynamic = 1;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed); /* published by run_job */
+    run_job(p);
 }
