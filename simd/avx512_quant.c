@@ -811,9 +811,11 @@ QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, i
  *
  * Packed per super-block: 64 level vectors (sub-block of 32 j, dword g: wb[8j + g]), the
  * sub-block scales as int32 lanes (Q4_K/Q5_K: sc[j], 8 vectors; Q6_K: scales[j], 16), and
- * for the bias term int16 pairs that vpdpwssd multiplies with the activation's bsums pairs
- * (bsums[2i], bsums[2i+1]): Q4_K/Q5_K (mn[i], mn[i]) for msum = sum_j mn[j] * (bsums[2j] +
- * bsums[2j+1]); Q6_K (-32 scales[2i], -32 scales[2i+1]) for the -32 offset of the levels.
+ * for the bias term int16 pairs that vpdpwssd multiplies with int16 pairs of activation
+ * sums: Q4_K/Q5_K (mn[2i], mn[2i+1]) with (B[2i], B[2i+1]), B[j] = bsums[2j] + bsums[2j+1]
+ * (|B| <= 32 * 127 fits int16; k_prep makes the pairs once per pass and segment, so msum =
+ * sum_j mn[j] * B[j] takes 4 vpdpwssd per token, not 8); Q6_K (-32 scales[2i], -32
+ * scales[2i+1]) with (bsums[2i], bsums[2i+1]) for the -32 offset of the levels.
  * Each sub-block sum is exact in int32 and multiplied by its scale (vpmulld), so isum and
  * msum equal scalar's integers. */
 
@@ -903,19 +905,29 @@ QL_INLINE void k_pack_block(int kind, const uint8_t *const rows[PAIRS], size_t o
             mn[j][r] = (int32_t)(m >> (8 * j) & 0xff);
         }
     }
-    for (int j = 0; j < 8; j++) {
-        kp->sc[j] = _mm512_loadu_si512(sc[j]);
-        __m512i v = _mm512_loadu_si512(mn[j]);
-        kp->bias[j] = pair16(v, v);
-    }
+    for (int j = 0; j < 8; j++) kp->sc[j] = _mm512_loadu_si512(sc[j]);
+    for (int i = 0; i < 4; i++) kp->bias[i] = pair16(_mm512_loadu_si512(mn[2 * i]), _mm512_loadu_si512(mn[2 * i + 1]));
     kp->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d));
     kp->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dmin));
 }
 
-/* T tokens (x[t]: token t's row at super-block b0) x 16 rows over nbs packed super-blocks;
- * the float accumulators are loaded from y (unless `first`) and stored back. */
+/* Q4_K/Q5_K: bp[4 * (t * nb + b) + i] = the int16 pair (B[2i], B[2i+1]) of token t's
+ * super-block b (see above), for t < n_tok, b < nb. */
+static void k_prep(const uint8_t *x, size_t x_row_bytes, int64_t n_tok, int64_t nb, int32_t *bp) {
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *bs = x + (size_t)t * x_row_bytes + (size_t)b * Q8_K_BYTES + offsetof(ql_block_q8_k, bsums);
+            __m256i sum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bs), _mm256_set1_epi16(1));
+            _mm_storeu_si128((__m128i *)(bp + 4 * (t * nb + b)), _mm256_cvtepi32_epi16(sum));
+        }
+}
+
+/* T tokens (x[t]: token t's row at super-block b0; bp[t * nbs * 4]: its k_prep pairs) x 16
+ * rows over nbs packed super-blocks; the float accumulators are loaded from y (unless
+ * `first`) and stored back. */
 QL_INLINE void k_gemm(int kind, int T, const k_pack *kp, int64_t nbs,
-                      const uint8_t *const x[GEMM_TOK], float *y, int64_t ldy, __mmask16 m, int first) {
+                      const uint8_t *const x[GEMM_TOK], const int32_t *bp, float *y, int64_t ldy,
+                      __mmask16 m, int first) {
     __m512 acc[GEMM_TOK];
     for (int t = 0; t < T; t++) acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
     for (int64_t b = 0; b < nbs; b++, kp++) {
@@ -936,10 +948,11 @@ QL_INLINE void k_gemm(int kind, int T, const k_pack *kp, int64_t nbs,
             }
         /* Q6_K: the -32 offset joins isum; Q4_K/Q5_K: msum apart */
         for (int t = 0; t < T; t++) s[t] = kind == Q6_K ? is[t] : _mm512_setzero_si512();
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < (kind == Q6_K ? 8 : 4); i++) {
             __m512i bw = kp->bias[i];
             for (int t = 0; t < T; t++)
-                s[t] = _mm512_dpwssd_epi32(s[t], bw, _mm512_set1_epi32(load_i32(x[t] + xo + offsetof(ql_block_q8_k, bsums) + 4 * i)));
+                s[t] = _mm512_dpwssd_epi32(s[t], bw, _mm512_set1_epi32(kind == Q6_K
+                    ? load_i32(x[t] + xo + offsetof(ql_block_q8_k, bsums) + 4 * i) : bp[4 * (t * nbs + b) + i]));
         }
         for (int t = 0; t < T; t++) {
             float dxs;
@@ -962,12 +975,14 @@ QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, c
                         size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
                         int64_t r1) {
     k_pack kp[GEMM_KC_K];
+    int32_t bp[GEMM_TC_K * GEMM_KC_K * 4]; /* k_prep's pairs, 32 KiB */
     const size_t bs = k_bytes(kind);
     for (int64_t t0 = 0; t0 < n_tok; t0 += GEMM_TC_K) {
         const int64_t nt = n_tok - t0 < GEMM_TC_K ? n_tok - t0 : GEMM_TC_K;
         for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC_K) {
             const int64_t nbs = nb - b0 < GEMM_KC_K ? nb - b0 : GEMM_KC_K;
             const uint8_t *xs = (const uint8_t *)x + (size_t)t0 * x_row_bytes + (size_t)b0 * Q8_K_BYTES;
+            if (kind != Q6_K) k_prep(xs, x_row_bytes, nt, nbs, bp);
             for (int64_t r = r0; r < r1; r += PAIRS) {
                 const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
                 const uint8_t *rows[PAIRS];
@@ -981,7 +996,7 @@ QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, c
                     for (int i = 0; i < T; i++) xp[i] = xs + (size_t)(t + i) * x_row_bytes;
                     float *yt = y + (t0 + t) * ldy + r;
                     switch (T) {
-#define QL_GEMM_CASE(n) case n: k_gemm(kind, n, kp, nbs, xp, yt, ldy, m, b0 == 0); break;
+#define QL_GEMM_CASE(n) case n: k_gemm(kind, n, kp, nbs, xp, bp + 4 * t * nbs, yt, ldy, m, b0 == 0); break;
                     QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) QL_GEMM_CASE(4)
                     QL_GEMM_CASE(5) QL_GEMM_CASE(6) QL_GEMM_CASE(7) default: QL_GEMM_CASE(8)
 #undef QL_GEMM_CASE
