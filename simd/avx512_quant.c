@@ -61,14 +61,16 @@ enum {
     Q8_0_BYTES = sizeof(ql_block_q8_0),
     Q8_K_BYTES = sizeof(ql_block_q8_k),
     /* prompts: tokens per register tile, blocks per packed weight segment (16 rows x KC
-     * blocks: 16 KiB for Q8_0 / Q4_0, in L1), tokens per pass over a segment (their
-     * activations, 256 x 32 x 34 B = 272 KiB or 512 x 4 x 292 B = 584 KiB, stay in L2
-     * while every row tile of the call passes; TC x KC prepared pairs: 64 KiB of stack) */
+     * blocks: 32 KiB for Q8_0 / Q4_0, 46 KiB for 8 k-quant super-blocks), tokens per pass
+     * over a segment (their activations, 128 x 64 x 34 B = 272 KiB or 256 x 8 x 292 B =
+     * 584 KiB, stay in L2 while every row tile of the call passes; TC x KC prepared pairs:
+     * 64 KiB of stack). Segments of half or a quarter the size measured 3-20% slower at
+     * 512 tokens (more passes over y), passes of 512 tokens 6-9% slower (L2 overflows). */
     GEMM_TOK = 8,
-    GEMM_KC = 32,
-    GEMM_KC_K = 4, /* k-quant super-blocks per packed segment (~18 KiB) */
-    GEMM_TC = 256,
-    GEMM_TC_K = 512,
+    GEMM_KC = 64,
+    GEMM_KC_K = 8,
+    GEMM_TC = 128,
+    GEMM_TC_K = 256,
     GEMM_MIN_TOK = 3,
 };
 

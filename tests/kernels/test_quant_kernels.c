@@ -186,16 +186,16 @@ static void test_quant_matmul_equals_scalar_and_matches_double_reference(void) {
 }
 
 /* Prompt-sized batches: token counts around the 8-token register tile and past the passes
- * of 256 (Q8_0 / Q4_0) and 512 (k-quants) tokens, k over two packed segments (33 blocks of
- * 32, 5 super-blocks), rows over a full and a partial 16-row tile, split at row 16 as the
- * thread pool does: scalar's bits everywhere. */
+ * of 128 (Q8_0 / Q4_0) and 256 (k-quants) tokens of the AVX-512 kernels, k over two packed
+ * segments (65 blocks of 32, 9 super-blocks), rows over a full and a partial 16-row tile,
+ * split at row 16 as the thread pool does: scalar's bits everywhere. */
 static void test_quant_prompt_passes_equal_scalar(void) {
-    static const int64_t toks[] = {8, 9, 23, 257, 520};
+    static const int64_t toks[] = {8, 9, 23, 129, 257, 520};
     const int64_t rows = 33;
     for (int fi = 0; fi < N_WFMTS; fi++) {
         const wfmt *f = &k_wfmts[fi];
         if (!g_kt->matmul[f->type]) continue;
-        int64_t k = f->block == 32 ? 32 * 33 : 256 * 5, n_max = toks[sizeof toks / sizeof *toks - 1];
+        int64_t k = f->block == 32 ? 32 * 65 : 256 * 9, n_max = toks[sizeof toks / sizeof *toks - 1];
         problem p = problem_make(f, rows, k, n_max);
         float *y = malloc((size_t)(rows * n_max) * sizeof(float));
         float *ys = malloc((size_t)(rows * n_max) * sizeof(float));
