@@ -39,6 +39,14 @@ enum { PARALLEL_MIN_MACS = 1 << 15 };
  * thread (ql_pool_for_chunks). */
 enum { PROMPT_CHUNKS = 4 };
 
+/* Token-wise work of a batch (norms, activation quantization, RoPE, SwiGLU) in chunks
+ * taken on demand, PROMPT_CHUNKS per thread and at least min_per_thread tokens. */
+static void for_tokens(ql_session *s, int64_t n_tok, int64_t min_per_thread, ql_task_fn fn,
+                       void *ctx) {
+    int64_t nt = ql_pool_n_threads(s->pool), chunk = (n_tok + nt * PROMPT_CHUNKS - 1) / (nt * PROMPT_CHUNKS);
+    ql_pool_for_chunks(s->pool, n_tok, chunk > min_per_thread ? chunk : min_per_thread, fn, ctx);
+}
+
 typedef struct matmul_job {
     const ql_kernel_table *kern;
     const ql_weight *w;
@@ -83,7 +91,7 @@ void ql_matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok,
         uint64_t row = 0;
         ql_type_row_bytes(act, (uint64_t)w->k, &row); /* checked when the model was bound */
         quantize_job q = {s->kern, act, x, w->k, s->xq, (size_t)row};
-        ql_pool_for(s->pool, n_tok, 1, 4, quantize_task, &q);
+        for_tokens(s, n_tok, 4, quantize_task, &q);
         j.x = s->xq;
         j.x_row_bytes = (size_t)row;
     }
@@ -205,7 +213,7 @@ static void rmsnorm_task(void *ctx, int64_t t0, int64_t t1, int thread) {
 static void rmsnorm_rows(ql_session *s, float *dst, const float *src, const float *w,
                          int64_t n_tok) {
     rows_job j = {s, w, dst, src, 0};
-    ql_pool_for(s->pool, n_tok, 1, 8, rmsnorm_task, &j);
+    for_tokens(s, n_tok, 8, rmsnorm_task, &j);
 }
 
 /* Applies RoPE to the batch's queries and to its keys in the cache (dst: the batch's first
@@ -238,7 +246,7 @@ void ql_swiglu_ffn(ql_session *s, const ql_weight *gate, const ql_weight *up,
     ql_matmul(s, gate, x, n_tok, s->hb, f);
     ql_matmul(s, up, x, n_tok, s->hb2, f);
     rows_job rj = {s, NULL, NULL, NULL, (int)f};
-    ql_pool_for(s->pool, n_tok, 1, 8, swiglu_task, &rj);
+    for_tokens(s, n_tok, 8, swiglu_task, &rj);
     ql_matmul(s, down, s->hb, n_tok, out, down->rows);
 }
 
@@ -304,7 +312,7 @@ static void layer_step(ql_session *s, int l, const ql_kv_step *kv, int64_t n_tok
         head_norm(s, kc, s->kv_dim, L->k_norm, hp->n_head_kv, n_tok);
     }
     rows_job rj = {s, NULL, kc, NULL, l};
-    ql_pool_for(s->pool, n_tok, 1, 4, rope_task, &rj);
+    for_tokens(s, n_tok, 4, rope_task, &rj);
     attn_job aj = {s, kv, n_tok};
     /* each (token, heads) item costs about 4 * hq * n_keys * head_dim flops */
     int64_t n_read = kv->n_read > 0 ? kv->n_read : 1, hq = attn_heads(hp);
