@@ -245,6 +245,9 @@ void register_quant_level(const ql_kernel_table *kt) {
         {1024, 2048, 4, "gemm-few"}, // a few tokens: where the prompt kernels start (n_tok >= 3)
         {256, 256, 16, "gemm-small"},
         {1024, 2048, 64, "gemm-prompt"},
+        // a 1B model's FFN shapes at pp512: activations larger than L2
+        {8192, 2048, 512, "gemm-pp512"},
+        {2048, 8192, 512, "gemm-pp512"},
     };
     for (const quant_fmt &f : k_quant_fmts) {
         if (!kt->matmul[f.type]) continue;

@@ -132,8 +132,9 @@ QL_INLINE void tile(const char *w, size_t row_bytes, int64_t k, const char *x,
 
 #include "tile_walk.h" /* rows_all_tokens, matmul_tiled, matmul_f32/f16/bf16 */
 
-/* Four accumulators over 64-float steps, then 16-float steps, then a masked tail. */
-static float dot(const float *a, const float *b, int64_t n) {
+/* Four accumulators over 64-float steps, then 16-float steps, then a masked tail; dot()
+ * sums the lanes of the result with hsum(). */
+QL_INLINE __m512 dot_lanes(const float *a, const float *b, int64_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     int64_t i = 0;
     for (; i + 4 * W <= n; i += 4 * W) {
@@ -147,7 +148,66 @@ static float dot(const float *a, const float *b, int64_t n) {
         __mmask16 m = lanes(n - i);
         s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
     }
-    return hsum(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    return _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
+}
+
+static float dot(const float *a, const float *b, int64_t n) { return hsum(dot_lanes(a, b, n)); }
+
+/* hsum of 16 vectors at once, lane p = hsum(v[p]): hsum's tree (lanes l + l+8, then + l+4,
+ * + l+2, + l+1), each level done for several vectors by one add of two shuffles, so the
+ * sums are hsum's bits (float addition commutes). 30 shuffles and 15 adds for 16 sums
+ * instead of 16 x (4 shuffles + 4 adds). */
+QL_INLINE __m512 hsum16(const __m512 v[W]) {
+    __m512 r[8], s[4], t[2];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) /* chunks [v2j lanes 0-3, 4-7, v2j+1 lanes 0-3, 4-7] */
+        r[j] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(v[2 * j], v[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) /* chunk c: vector 4i + c */
+        s[i] = _mm512_add_ps(_mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) /* chunk c: [2 of vector 8i + c, 2 of vector 8i + 4 + c] */
+        t[i] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* lane 4c + m: vector 4m + c */
+    __m512 u = _mm512_add_ps(_mm512_shuffle_ps(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), u);
+}
+
+/* dot_lanes(q, b, 64) with q's four vectors in registers. */
+QL_INLINE __m512 dot64_lanes(const __m512 q[4], const float *b) {
+    const __m512 z = _mm512_setzero_ps();
+    __m512 s0 = _mm512_fmadd_ps(q[0], _mm512_loadu_ps(b), z), s1 = _mm512_fmadd_ps(q[1], _mm512_loadu_ps(b + W), z);
+    __m512 s2 = _mm512_fmadd_ps(q[2], _mm512_loadu_ps(b + 2 * W), z), s3 = _mm512_fmadd_ps(q[3], _mm512_loadu_ps(b + 3 * W), z);
+    return _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
+}
+
+/* 16 keys per step: dot()'s lanes for each, then one hsum16. The step's key rows stay in
+ * L1 while every query of the call passes, so the heads of a GQA group read them from L2
+ * once. Head size 64 (most small models) keeps the query in registers. */
+static void dot_rows(float *out, int64_t ldo, const float *q, int64_t ldq, int64_t nq,
+                     const float *k, int64_t ldk, int64_t n_rows, int64_t n, float scale) {
+    const __m512 sc = _mm512_set1_ps(scale);
+    for (int64_t p = 0; p < n_rows; p += W) {
+        const int m = n_rows - p < W ? (int)(n_rows - p) : W;
+        const float *kp = k + p * ldk;
+        for (int64_t j = 0; j < nq; j++) {
+            const float *qj = q + j * ldq;
+            __m512 v[W];
+            if (n == 64) {
+                const __m512 qv[4] = {_mm512_loadu_ps(qj), _mm512_loadu_ps(qj + W), _mm512_loadu_ps(qj + 2 * W),
+                                      _mm512_loadu_ps(qj + 3 * W)};
+                for (int i = 0; i < m; i++) v[i] = dot64_lanes(qv, kp + i * ldk);
+            } else {
+                for (int i = 0; i < m; i++) v[i] = dot_lanes(qj, kp + i * ldk, n);
+            }
+            for (int i = m; i < W; i++) v[i] = v[0]; /* lanes not stored */
+            _mm512_mask_storeu_ps(out + j * ldo + p, (__mmask16)((1u << m) - 1u), _mm512_mul_ps(hsum16(v), sc));
+        }
+    }
 }
 
 /* y += a * x as a rounded product then a rounded sum, like scalar.c (no FMA). */
@@ -160,6 +220,58 @@ static void axpy(float *y, float a, const float *x, int64_t n) {
         __mmask16 m = lanes(n - i);
         __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_mul_ps(av, _mm512_maskz_loadu_ps(m, x + i)));
         _mm512_mask_storeu_ps(y + i, m, v);
+    }
+}
+
+/* axpy_rows for J queries (J <= 4) and C vectors of floats from y, x (C <= 4; lanes m of
+ * the last): the J x C accumulators stay in registers over all rows, and each value row's
+ * vectors are loaded once for the J queries. Per element: axpy's rounded product and
+ * rounded sum, rows in order. */
+QL_INLINE void axpy_strip(int J, int C, float *y, int64_t ldy, const float *a, int64_t lda,
+                          const float *x, int64_t ldx, int64_t n_rows, __mmask16 m) {
+    __m512 acc[4][4];
+    for (int j = 0; j < J; j++)
+        for (int c = 0; c < C; c++) acc[j][c] = _mm512_maskz_loadu_ps(c == C - 1 ? m : 0xffff, y + j * ldy + c * W);
+    for (int64_t p = 0; p < n_rows; p++) {
+        __m512 xv[4];
+        for (int c = 0; c < C; c++) xv[c] = _mm512_maskz_loadu_ps(c == C - 1 ? m : 0xffff, x + p * ldx + c * W);
+        for (int j = 0; j < J; j++) {
+            const __m512 av = _mm512_set1_ps(a[j * lda + p]);
+            for (int c = 0; c < C; c++) acc[j][c] = _mm512_add_ps(acc[j][c], _mm512_mul_ps(av, xv[c]));
+        }
+    }
+    for (int j = 0; j < J; j++)
+        for (int c = 0; c < C; c++) _mm512_mask_storeu_ps(y + j * ldy + c * W, c == C - 1 ? m : 0xffff, acc[j][c]);
+}
+
+static void axpy_rows(float *y, int64_t ldy, const float *a, int64_t lda, int64_t nq,
+                      const float *x, int64_t ldx, int64_t n_rows, int64_t n) {
+    for (int64_t i = 0; i < n; i += 4 * W) {
+        const int64_t left = n - i;
+        for (int64_t j = 0; j < nq; j += 4) {
+            float *yj = y + j * ldy + i;
+            const float *aj = a + j * lda, *xi = x + i;
+            const int J = nq - j < 4 ? (int)(nq - j) : 4;
+            if (left >= 4 * W) {
+                switch (J) {
+                case 1: axpy_strip(1, 4, yj, ldy, aj, lda, xi, ldx, n_rows, 0xffff); break;
+                case 2: axpy_strip(2, 4, yj, ldy, aj, lda, xi, ldx, n_rows, 0xffff); break;
+                case 3: axpy_strip(3, 4, yj, ldy, aj, lda, xi, ldx, n_rows, 0xffff); break;
+                default: axpy_strip(4, 4, yj, ldy, aj, lda, xi, ldx, n_rows, 0xffff); break;
+                }
+                continue;
+            }
+            /* the last < 64 floats: one vector at a time, the last one masked */
+            for (int64_t c = 0; c < left; c += W) {
+                const __mmask16 m = left - c < W ? lanes(left - c) : (__mmask16)0xffff;
+                switch (J) {
+                case 1: axpy_strip(1, 1, yj + c, ldy, aj, lda, xi + c, ldx, n_rows, m); break;
+                case 2: axpy_strip(2, 1, yj + c, ldy, aj, lda, xi + c, ldx, n_rows, m); break;
+                case 3: axpy_strip(3, 1, yj + c, ldy, aj, lda, xi + c, ldx, n_rows, m); break;
+                default: axpy_strip(4, 1, yj + c, ldy, aj, lda, xi + c, ldx, n_rows, m); break;
+                }
+            }
+        }
     }
 }
 
@@ -306,5 +418,7 @@ void ql_kernels_init_avx512(ql_kernel_table *t) {
     t->axpy = axpy;
     t->add = add;
     t->rope = rope;
+    t->dot_rows = dot_rows;
+    t->axpy_rows = axpy_rows;
     ql_kernels_init_avx512_quant(t); /* simd/avx512_quant.c */
 }

@@ -61,11 +61,16 @@ enum {
     Q8_0_BYTES = sizeof(ql_block_q8_0),
     Q8_K_BYTES = sizeof(ql_block_q8_k),
     /* prompts: tokens per register tile, blocks per packed weight segment (16 rows x KC
-     * blocks: 16 KiB for Q8_0 / Q4_0), (token, block) pairs prepared per pass (64 KiB) */
+     * blocks: 32 KiB for Q8_0 / Q4_0, 46 KiB for 8 k-quant super-blocks), tokens per pass
+     * over a segment (their activations, 128 x 64 x 34 B = 272 KiB or 256 x 8 x 292 B =
+     * 584 KiB, stay in L2 while every row tile of the call passes; TC x KC prepared pairs:
+     * 64 KiB of stack). Segments of half or a quarter the size measured 3-20% slower at
+     * 512 tokens (more passes over y), passes of 512 tokens 6-9% slower (L2 overflows). */
     GEMM_TOK = 8,
-    GEMM_KC = 32,
-    GEMM_KC_K = 4, /* k-quant super-blocks per packed segment (~18 KiB) */
-    GEMM_PREP = 8192,
+    GEMM_KC = 64,
+    GEMM_KC_K = 8,
+    GEMM_TC = 128,
+    GEMM_TC_K = 256,
     GEMM_MIN_TOK = 3,
 };
 
@@ -435,11 +440,14 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
  * 4g .. 4g+3 (unsigned, vpdpbusd's first operand). One vpdpbusd with those 4 activation
  * bytes broadcast from memory then adds 4 products to each of the 16 rows, so 8 vpdpbusd
  * leave every lane holding its row's exact block sum: no horizontal reduction, and each
- * unpacked weight vector serves every token of the call. The per-(token, block)
- * correction of the unsigned offset and the f16 activation scale are computed once per
- * call (for GEMM_PREP blocks x tokens at a time) and only loaded in the inner loop. Per
- * block and token the float chain is scalar's: acc + (dw * dx) * (float)isum, one lane per
- * row, carried in y between segments of KC blocks (a float stored and reloaded is exact). */
+ * unpacked weight vector serves every token of the pass. Loops, outer to inner: passes of
+ * TC tokens, segments of KC blocks, row tiles, groups of 8 tokens; so a segment's
+ * activations are read from L2 by every row tile (rows outer streamed all of a pass's
+ * activations from L3 for each tile: -20% at k = 8192, 512 tokens), and the weights are
+ * packed once per pass. The per-(token, block) correction of the unsigned offset and the
+ * f16 activation scale are computed once per pass and segment and only loaded in the
+ * inner loop. Per block and token the float chain is scalar's: acc + (dw * dx) * (float)isum,
+ * one lane per row, carried in y between segments (a float stored and reloaded is exact). */
 
 /* out[g] lane r = dword g of the 16 bytes at p[r]. */
 QL_INLINE void tr16x4(const uint8_t *const p[PAIRS], size_t off, __m512i out[4]) {
@@ -540,31 +548,30 @@ QL_INLINE void q32_prompt(int kind, const void *w, size_t row_bytes, int64_t nb,
                           int64_t r1) {
     __m512i wb[8 * GEMM_KC];
     float dw[16 * GEMM_KC];
-    int32_t corr[GEMM_PREP];
-    float dx[GEMM_PREP];
-    const int64_t tc = GEMM_PREP / nb;
-    for (int64_t t0 = 0; t0 < n_tok; t0 += tc) {
-        const int64_t nt = n_tok - t0 < tc ? n_tok - t0 : tc;
-        const uint8_t *xt = (const uint8_t *)x + (size_t)t0 * x_row_bytes;
-        q32_prep(kind, xt, x_row_bytes, nt, nb, corr, dx);
-        for (int64_t r = r0; r < r1; r += PAIRS) {
-            const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
-            const uint8_t *rows[PAIRS];
-            for (int i = 0; i < PAIRS; i++)
-                rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
-            const __mmask16 m = (__mmask16)((1u << nr) - 1u);
-            for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC) {
-                const int64_t nbs = nb - b0 < GEMM_KC ? nb - b0 : GEMM_KC;
+    int32_t corr[GEMM_TC * GEMM_KC];
+    float dx[GEMM_TC * GEMM_KC];
+    for (int64_t t0 = 0; t0 < n_tok; t0 += GEMM_TC) {
+        const int64_t nt = n_tok - t0 < GEMM_TC ? n_tok - t0 : GEMM_TC;
+        for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC) {
+            const int64_t nbs = nb - b0 < GEMM_KC ? nb - b0 : GEMM_KC;
+            const uint8_t *xs = (const uint8_t *)x + (size_t)t0 * x_row_bytes + (size_t)b0 * Q8_0_BYTES;
+            q32_prep(kind, xs, x_row_bytes, nt, nbs, corr, dx);
+            for (int64_t r = r0; r < r1; r += PAIRS) {
+                const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
+                const uint8_t *rows[PAIRS];
+                for (int i = 0; i < PAIRS; i++)
+                    rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
+                const __mmask16 m = (__mmask16)((1u << nr) - 1u);
                 q32_pack(kind, rows, b0, nbs, wb, dw);
                 for (int64_t t = 0; t < nt; t += GEMM_TOK) {
                     const uint8_t *xp[GEMM_TOK];
                     const int T = nt - t < GEMM_TOK ? (int)(nt - t) : GEMM_TOK;
-                    for (int i = 0; i < T; i++) xp[i] = xt + (size_t)(t + i) * x_row_bytes + (size_t)b0 * Q8_0_BYTES;
-                    const int32_t *c = corr + t * nb + b0;
-                    const float *d = dx + t * nb + b0;
+                    for (int i = 0; i < T; i++) xp[i] = xs + (size_t)(t + i) * x_row_bytes;
+                    const int32_t *c = corr + t * nbs;
+                    const float *d = dx + t * nbs;
                     float *yt = y + (t0 + t) * ldy + r;
                     switch (T) {
-#define QL_GEMM_CASE(n) case n: q32_gemm(n, wb, dw, nbs, xp, c, d, nb, yt, ldy, m, b0 == 0); break;
+#define QL_GEMM_CASE(n) case n: q32_gemm(n, wb, dw, nbs, xp, c, d, nbs, yt, ldy, m, b0 == 0); break;
                     QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) QL_GEMM_CASE(4)
                     QL_GEMM_CASE(5) QL_GEMM_CASE(6) QL_GEMM_CASE(7) default: QL_GEMM_CASE(8)
 #undef QL_GEMM_CASE
@@ -913,9 +920,11 @@ QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, i
  *
  * Packed per super-block: 64 level vectors (sub-block of 32 j, dword g: wb[8j + g]), the
  * sub-block scales as int32 lanes (Q4_K/Q5_K: sc[j], 8 vectors; Q6_K: scales[j], 16), and
- * for the bias term int16 pairs that vpdpwssd multiplies with the activation's bsums pairs
- * (bsums[2i], bsums[2i+1]): Q4_K/Q5_K (mn[i], mn[i]) for msum = sum_j mn[j] * (bsums[2j] +
- * bsums[2j+1]); Q6_K (-32 scales[2i], -32 scales[2i+1]) for the -32 offset of the levels.
+ * for the bias term int16 pairs that vpdpwssd multiplies with int16 pairs of activation
+ * sums: Q4_K/Q5_K (mn[2i], mn[2i+1]) with (B[2i], B[2i+1]), B[j] = bsums[2j] + bsums[2j+1]
+ * (|B| <= 32 * 127 fits int16; k_prep makes the pairs once per pass and segment, so msum =
+ * sum_j mn[j] * B[j] takes 4 vpdpwssd per token, not 8); Q6_K (-32 scales[2i], -32
+ * scales[2i+1]) with (bsums[2i], bsums[2i+1]) for the -32 offset of the levels.
  * Each sub-block sum is exact in int32 and multiplied by its scale (vpmulld), so isum and
  * msum equal scalar's integers. */
 
@@ -1005,19 +1014,31 @@ QL_INLINE void k_pack_block(int kind, const uint8_t *const rows[PAIRS], size_t o
             mn[j][r] = (int32_t)(m >> (8 * j) & 0xff);
         }
     }
-    for (int j = 0; j < 8; j++) {
-        kp->sc[j] = _mm512_loadu_si512(sc[j]);
-        __m512i v = _mm512_loadu_si512(mn[j]);
-        kp->bias[j] = pair16(v, v);
-    }
+    for (int j = 0; j < 8; j++) kp->sc[j] = _mm512_loadu_si512(sc[j]);
+    for (int i = 0; i < 4; i++) kp->bias[i] = pair16(_mm512_loadu_si512(mn[2 * i]), _mm512_loadu_si512(mn[2 * i + 1]));
     kp->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d));
     kp->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dmin));
 }
 
-/* T tokens (x[t]: token t's row at super-block b0) x 16 rows over nbs packed super-blocks;
- * the float accumulators live in y. */
+/* Q4_K/Q5_K: bp[4 * (t * nb + b) + i] = the int16 pair (B[2i], B[2i+1]) of token t's
+ * super-block b (see above), for t < n_tok, b < nb. */
+static void k_prep(const uint8_t *x, size_t x_row_bytes, int64_t n_tok, int64_t nb, int32_t *bp) {
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *bs = x + (size_t)t * x_row_bytes + (size_t)b * Q8_K_BYTES + offsetof(ql_block_q8_k, bsums);
+            __m256i sum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bs), _mm256_set1_epi16(1));
+            _mm_storeu_si128((__m128i *)(bp + 4 * (t * nb + b)), _mm256_cvtepi32_epi16(sum));
+        }
+}
+
+/* T tokens (x[t]: token t's row at super-block b0; bp[t * nbs * 4]: its k_prep pairs) x 16
+ * rows over nbs packed super-blocks; the float accumulators are loaded from y (unless
+ * `first`) and stored back. */
 QL_INLINE void k_gemm(int kind, int T, const k_pack *kp, int64_t nbs,
-                      const uint8_t *const x[GEMM_TOK], float *y, int64_t ldy, __mmask16 m, int first) {
+                      const uint8_t *const x[GEMM_TOK], const int32_t *bp, float *y, int64_t ldy,
+                      __mmask16 m, int first) {
+    __m512 acc[GEMM_TOK];
+    for (int t = 0; t < T; t++) acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
     for (int64_t b = 0; b < nbs; b++, kp++) {
         const size_t xo = (size_t)b * Q8_K_BYTES;
         __m512i is[GEMM_TOK], s[GEMM_TOK];
@@ -1036,10 +1057,11 @@ QL_INLINE void k_gemm(int kind, int T, const k_pack *kp, int64_t nbs,
             }
         /* Q6_K: the -32 offset joins isum; Q4_K/Q5_K: msum apart */
         for (int t = 0; t < T; t++) s[t] = kind == Q6_K ? is[t] : _mm512_setzero_si512();
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < (kind == Q6_K ? 8 : 4); i++) {
             __m512i bw = kp->bias[i];
             for (int t = 0; t < T; t++)
-                s[t] = _mm512_dpwssd_epi32(s[t], bw, _mm512_set1_epi32(load_i32(x[t] + xo + offsetof(ql_block_q8_k, bsums) + 4 * i)));
+                s[t] = _mm512_dpwssd_epi32(s[t], bw, _mm512_set1_epi32(kind == Q6_K
+                    ? load_i32(x[t] + xo + offsetof(ql_block_q8_k, bsums) + 4 * i) : bp[4 * (t * nbs + b) + i]));
         }
         for (int t = 0; t < T; t++) {
             float dxs;
@@ -1050,37 +1072,44 @@ QL_INLINE void k_gemm(int kind, int T, const k_pack *kp, int64_t nbs,
             else
                 term = _mm512_mul_ps(dx, _mm512_sub_ps(_mm512_mul_ps(kp->d, _mm512_cvtepi32_ps(is[t])),
                                                        _mm512_mul_ps(kp->dmin, _mm512_cvtepi32_ps(s[t]))));
-            __m512 acc = first && b == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
-            _mm512_mask_storeu_ps(y + t * ldy, m, _mm512_add_ps(acc, term));
+            acc[t] = _mm512_add_ps(acc[t], term);
         }
     }
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
 }
 
+/* Loops as q32_prompt's: passes of TC_K tokens, segments of KC_K super-blocks, row tiles,
+ * groups of 8 tokens. */
 QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, const void *x,
                         size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
                         int64_t r1) {
     k_pack kp[GEMM_KC_K];
+    int32_t bp[GEMM_TC_K * GEMM_KC_K * 4]; /* k_prep's pairs, 32 KiB */
     const size_t bs = k_bytes(kind);
-    for (int64_t r = r0; r < r1; r += PAIRS) {
-        const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
-        const uint8_t *rows[PAIRS];
-        for (int i = 0; i < PAIRS; i++)
-            rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
-        const __mmask16 m = (__mmask16)((1u << nr) - 1u);
+    for (int64_t t0 = 0; t0 < n_tok; t0 += GEMM_TC_K) {
+        const int64_t nt = n_tok - t0 < GEMM_TC_K ? n_tok - t0 : GEMM_TC_K;
         for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC_K) {
             const int64_t nbs = nb - b0 < GEMM_KC_K ? nb - b0 : GEMM_KC_K;
-            for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, (size_t)(b0 + b) * bs, &kp[b]);
-            for (int64_t t = 0; t < n_tok; t += GEMM_TOK) {
-                const uint8_t *xp[GEMM_TOK];
-                const int T = n_tok - t < GEMM_TOK ? (int)(n_tok - t) : GEMM_TOK;
-                for (int i = 0; i < T; i++)
-                    xp[i] = (const uint8_t *)x + (size_t)(t + i) * x_row_bytes + (size_t)b0 * Q8_K_BYTES;
-                float *yt = y + t * ldy + r;
-                switch (T) {
-#define QL_GEMM_CASE(n) case n: k_gemm(kind, n, kp, nbs, xp, yt, ldy, m, b0 == 0); break;
-                QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) QL_GEMM_CASE(4)
-                QL_GEMM_CASE(5) QL_GEMM_CASE(6) QL_GEMM_CASE(7) default: QL_GEMM_CASE(8)
+            const uint8_t *xs = (const uint8_t *)x + (size_t)t0 * x_row_bytes + (size_t)b0 * Q8_K_BYTES;
+            if (kind != Q6_K) k_prep(xs, x_row_bytes, nt, nbs, bp);
+            for (int64_t r = r0; r < r1; r += PAIRS) {
+                const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
+                const uint8_t *rows[PAIRS];
+                for (int i = 0; i < PAIRS; i++)
+                    rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
+                const __mmask16 m = (__mmask16)((1u << nr) - 1u);
+                for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, (size_t)(b0 + b) * bs, &kp[b]);
+                for (int64_t t = 0; t < nt; t += GEMM_TOK) {
+                    const uint8_t *xp[GEMM_TOK];
+                    const int T = nt - t < GEMM_TOK ? (int)(nt - t) : GEMM_TOK;
+                    for (int i = 0; i < T; i++) xp[i] = xs + (size_t)(t + i) * x_row_bytes;
+                    float *yt = y + (t0 + t) * ldy + r;
+                    switch (T) {
+#define QL_GEMM_CASE(n) case n: k_gemm(kind, n, kp, nbs, xp, bp + 4 * t * nbs, yt, ldy, m, b0 == 0); break;
+                    QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) QL_GEMM_CASE(4)
+                    QL_GEMM_CASE(5) QL_GEMM_CASE(6) QL_GEMM_CASE(7) default: QL_GEMM_CASE(8)
 #undef QL_GEMM_CASE
+                    }
                 }
             }
         }
@@ -1115,7 +1144,7 @@ static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t 
     }
     int64_t nb = k / ts->block;
     const char *wc = w, *xc = x;
-    if (n_tok >= GEMM_MIN_TOK && ts->prompt && nb <= GEMM_PREP) {
+    if (n_tok >= GEMM_MIN_TOK && ts->prompt) {
         ts->prompt(w, row_bytes, nb, x, x_row_bytes, n_tok, y, ldy, r0, r1);
         return;
     }

@@ -62,6 +62,16 @@ typedef struct ql_kernel_table {
      * GGUF's llama layout). Dimensions from n_rot to head_dim are left unchanged. */
     void (*rope)(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs,
                  int neox);
+    /* Attention of nq queries (rows q + j * ldq, j < nq) over n_rows keys / values:
+     *   dot_rows:  out[j * ldo + p] = dot(q_j, k + p * ldk, n) * scale      for p < n_rows
+     *   axpy_rows: y[j * ldy + i] += a[j * lda + p] * x[p * ldx + i]   for p = 0, 1, .. in order
+     * Each result has the bits of the same table's dot / axpy calls, so a query gets the same
+     * scores and output in a prompt as alone (decode). The queries of one call share the
+     * key and value rows (heads of one GQA group), which the kernels read once for all. */
+    void (*dot_rows)(float *out, int64_t ldo, const float *q, int64_t ldq, int64_t nq,
+                     const float *k, int64_t ldk, int64_t n_rows, int64_t n, float scale);
+    void (*axpy_rows)(float *y, int64_t ldy, const float *a, int64_t lda, int64_t nq,
+                      const float *x, int64_t ldx, int64_t n_rows, int64_t n);
 } ql_kernel_table;
 
 /* The table in use: filled on first call (thread-safe), never NULL. */

@@ -35,6 +35,18 @@
  * workers costs more than it saves. */
 enum { PARALLEL_MIN_MACS = 1 << 15 };
 
+/* Batches (n_tok > 1) split matmul rows and attention items into this many chunks per
+ * thread (ql_pool_for_chunks). */
+enum { PROMPT_CHUNKS = 4 };
+
+/* Token-wise work of a batch (norms, activation quantization, RoPE, SwiGLU) in chunks
+ * taken on demand, PROMPT_CHUNKS per thread and at least min_per_thread tokens. */
+static void for_tokens(ql_session *s, int64_t n_tok, int64_t min_per_thread, ql_task_fn fn,
+                       void *ctx) {
+    int64_t nt = ql_pool_n_threads(s->pool), chunk = (n_tok + nt * PROMPT_CHUNKS - 1) / (nt * PROMPT_CHUNKS);
+    ql_pool_for_chunks(s->pool, n_tok, chunk > min_per_thread ? chunk : min_per_thread, fn, ctx);
+}
+
 typedef struct matmul_job {
     const ql_kernel_table *kern;
     const ql_weight *w;
@@ -79,13 +91,24 @@ void ql_matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok,
         uint64_t row = 0;
         ql_type_row_bytes(act, (uint64_t)w->k, &row); /* checked when the model was bound */
         quantize_job q = {s->kern, act, x, w->k, s->xq, (size_t)row};
-        ql_pool_for(s->pool, n_tok, 1, 4, quantize_task, &q);
+        for_tokens(s, n_tok, 4, quantize_task, &q);
         j.x = s->xq;
         j.x_row_bytes = (size_t)row;
     }
     int64_t macs_per_row = w->k * n_tok;
     int64_t min_rows = PARALLEL_MIN_MACS / (macs_per_row > 0 ? macs_per_row : 1) + 1;
-    ql_pool_for(s->pool, w->rows, 16, min_rows, matmul_task, &j);
+    if (n_tok == 1) {
+        ql_pool_for(s->pool, w->rows, 16, min_rows, matmul_task, &j);
+        return;
+    }
+    /* Batches: PROMPT_CHUNKS chunks per thread of whole 16-row tiles, taken on demand, so
+     * a thread whose core is busy with other work does not hold up the others (2 threads
+     * on a shared 2-core machine ran slower than 1 with halves fixed in advance). Chunks
+     * stay large: the prompt kernels reuse each activation segment over a chunk's rows. */
+    int64_t n_threads = ql_pool_n_threads(s->pool);
+    int64_t chunk = (w->rows + n_threads * PROMPT_CHUNKS - 1) / (n_threads * PROMPT_CHUNKS);
+    chunk = (chunk + 15) / 16 * 16;
+    ql_pool_for_chunks(s->pool, w->rows, chunk > min_rows ? chunk : min_rows, matmul_task, &j);
 }
 
 typedef struct attn_job {
@@ -98,60 +121,75 @@ static size_t slot_plane(const ql_session *s, int32_t slot) {
     return (size_t)slot * (size_t)s->n_ctx * (size_t)s->kv_dim;
 }
 
-/* Items are (token, head) pairs: item = t * n_head + h. */
+/* Items are (token, heads) pairs: item = u * (n_head / hq) + c covers query heads c * hq ..
+ * c * hq + hq - 1 (one KV group's, hq = attn_heads()) of token attn_token(u), with tokens
+ * in the order 0, n-1, 1, n-2, ..: a causal query's cost grows with its token, and this
+ * order gives each thread's contiguous range of items about the same number of keys (in
+ * token order the last of two threads had 3/4 of the work at pp512). */
+static int64_t attn_token(int64_t u, int64_t n_tok) { return u % 2 ? n_tok - 1 - u / 2 : u / 2; }
+
+static int64_t attn_heads(const ql_hparams *hp) {
+    int64_t group = hp->n_head / hp->n_head_kv, hq = QL_ATTN_HEADS;
+    while (group % hq) hq--;
+    return hq;
+}
+
 static void attention_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const attn_job *j = ctx;
     ql_session *s = j->s;
     const ql_hparams *hp = &s->model->hp;
     const ql_kernel_table *k = s->kern;
-    int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, hq = attn_heads(hp);
+    int64_t ns = (int64_t)s->n_ctx * s->loop.max_read; /* scores row of one head */
     float scale = 1.0f / sqrtf((float)hd);
-    float *scores = s->scores + (size_t)thread * (size_t)s->n_ctx * (size_t)s->loop.max_read;
+    float *scores = s->scores + (size_t)thread * QL_ATTN_HEADS * (size_t)ns;
     const float *kc = s->k_cache + slot_plane(s, j->kv->slot);
     const float *vc = s->v_cache + slot_plane(s, j->kv->slot);
     for (int64_t item = begin; item < end; item++) {
-        int64_t t = item / hp->n_head, h = item % hp->n_head, g = h / group;
-        int64_t n_keys = s->pos + t + 1; /* causal: positions 0..pos+t */
-        const float *q = s->q + t * s->q_dim + h * hd;
-        for (int64_t p = 0; p < n_keys; p++)
-            scores[p] = k->dot(q, kc + p * s->kv_dim + g * hd, hd) * scale;
-        k->softmax(scores, n_keys);
+        int64_t t = attn_token(item / (hp->n_head / hq), j->n_tok), h = item % (hp->n_head / hq) * hq;
+        int64_t g = h / group, n_keys = s->pos + t + 1; /* causal: positions 0..pos+t */
+        k->dot_rows(scores, ns, s->q + t * s->q_dim + h * hd, hd, hq, kc + g * hd, s->kv_dim, n_keys, hd, scale);
+        for (int64_t i = 0; i < hq; i++) k->softmax(scores + i * ns, n_keys);
         float *out = s->att + t * s->q_dim + h * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int64_t p = 0; p < n_keys; p++) k->axpy(out, scores[p], vc + p * s->kv_dim + g * hd, hd);
+        memset(out, 0, (size_t)(hq * hd) * sizeof(float));
+        k->axpy_rows(out, hd, scores, ns, hq, vc + g * hd, s->kv_dim, n_keys, hd);
     }
 }
 
 /* Loop layers, parallel mode (spec 4a): the query at position p reads the V slots of the
  * layer in slot order as one key sequence; slot j holds keys at positions < pos (past
  * tokens, all slots filled) and, once this chunk's iteration j has been written (j <= iter,
- * or always past V iterations), the chunk's keys up to p. */
+ * or always past V iterations), the chunk's keys up to p. Items as attention_task's. */
 static void attention_parallel_task(void *ctx, int64_t begin, int64_t end, int thread) {
     const attn_job *j = ctx;
     ql_session *s = j->s;
     const ql_kv_step *kv = j->kv;
     const ql_hparams *hp = &s->model->hp;
     const ql_kernel_table *k = s->kern;
-    int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    int64_t hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, hq = attn_heads(hp);
+    int64_t ns = (int64_t)s->n_ctx * s->loop.max_read;
     float scale = 1.0f / sqrtf((float)hd);
-    float *scores = s->scores + (size_t)thread * (size_t)s->n_ctx * (size_t)s->loop.max_read;
+    float *scores = s->scores + (size_t)thread * QL_ATTN_HEADS * (size_t)ns;
     for (int64_t item = begin; item < end; item++) {
-        int64_t t = item / hp->n_head, h = item % hp->n_head, g = h / group;
+        int64_t t = attn_token(item / (hp->n_head / hq), j->n_tok), h = item % (hp->n_head / hq) * hq;
+        int64_t g = h / group;
         const float *q = s->q + t * s->q_dim + h * hd;
         int64_t n = 0;
         for (int32_t sl = 0; sl < kv->n_read; sl++) {
             const float *kc = s->k_cache + slot_plane(s, kv->first + sl);
             int64_t lim = sl <= kv->iter ? s->pos + t + 1 : s->pos;
-            for (int64_t p = 0; p < lim; p++) scores[n++] = k->dot(q, kc + p * s->kv_dim + g * hd, hd) * scale;
+            k->dot_rows(scores + n, ns, q, hd, hq, kc + g * hd, s->kv_dim, lim, hd, scale);
+            n += lim;
         }
-        k->softmax(scores, n);
+        for (int64_t i = 0; i < hq; i++) k->softmax(scores + i * ns, n);
         float *out = s->att + t * s->q_dim + h * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
+        memset(out, 0, (size_t)(hq * hd) * sizeof(float));
         n = 0;
         for (int32_t sl = 0; sl < kv->n_read; sl++) {
             const float *vc = s->v_cache + slot_plane(s, kv->first + sl);
             int64_t lim = sl <= kv->iter ? s->pos + t + 1 : s->pos;
-            for (int64_t p = 0; p < lim; p++) k->axpy(out, scores[n++], vc + p * s->kv_dim + g * hd, hd);
+            k->axpy_rows(out, hd, scores + n, ns, hq, vc + g * hd, s->kv_dim, lim, hd);
+            n += lim;
         }
     }
 }
@@ -175,7 +213,7 @@ static void rmsnorm_task(void *ctx, int64_t t0, int64_t t1, int thread) {
 static void rmsnorm_rows(ql_session *s, float *dst, const float *src, const float *w,
                          int64_t n_tok) {
     rows_job j = {s, w, dst, src, 0};
-    ql_pool_for(s->pool, n_tok, 1, 8, rmsnorm_task, &j);
+    for_tokens(s, n_tok, 8, rmsnorm_task, &j);
 }
 
 /* Applies RoPE to the batch's queries and to its keys in the cache (dst: the batch's first
@@ -208,7 +246,7 @@ void ql_swiglu_ffn(ql_session *s, const ql_weight *gate, const ql_weight *up,
     ql_matmul(s, gate, x, n_tok, s->hb, f);
     ql_matmul(s, up, x, n_tok, s->hb2, f);
     rows_job rj = {s, NULL, NULL, NULL, (int)f};
-    ql_pool_for(s->pool, n_tok, 1, 8, swiglu_task, &rj);
+    for_tokens(s, n_tok, 8, swiglu_task, &rj);
     ql_matmul(s, down, s->hb, n_tok, out, down->rows);
 }
 
@@ -274,13 +312,15 @@ static void layer_step(ql_session *s, int l, const ql_kv_step *kv, int64_t n_tok
         head_norm(s, kc, s->kv_dim, L->k_norm, hp->n_head_kv, n_tok);
     }
     rows_job rj = {s, NULL, kc, NULL, l};
-    ql_pool_for(s->pool, n_tok, 1, 4, rope_task, &rj);
+    for_tokens(s, n_tok, 4, rope_task, &rj);
     attn_job aj = {s, kv, n_tok};
-    /* each (token, head) item costs about 4 * n_keys * head_dim flops */
-    int64_t n_read = kv->n_read > 0 ? kv->n_read : 1;
-    int64_t item_cost = 4 * (int64_t)(s->pos + n_tok) * n_read * hp->head_dim;
-    ql_pool_for(s->pool, n_tok * hp->n_head, 1, PARALLEL_MIN_MACS / item_cost + 1,
-                kv->n_read > 0 ? attention_parallel_task : attention_task, &aj);
+    /* each (token, heads) item costs about 4 * hq * n_keys * head_dim flops */
+    int64_t n_read = kv->n_read > 0 ? kv->n_read : 1, hq = attn_heads(hp);
+    int64_t item_cost = 4 * hq * (int64_t)(s->pos + n_tok) * n_read * hp->head_dim;
+    int64_t n_items = n_tok * (hp->n_head / hq), min_items = PARALLEL_MIN_MACS / item_cost + 1;
+    int64_t chunk = (n_items + ql_pool_n_threads(s->pool) * PROMPT_CHUNKS - 1) / (ql_pool_n_threads(s->pool) * PROMPT_CHUNKS);
+    ql_pool_for_chunks(s->pool, n_items, chunk > min_items ? chunk : min_items,
+                       kv->n_read > 0 ? attention_parallel_task : attention_task, &aj);
     ql_matmul(s, &L->wo, s->att, n_tok, s->xb, d);
     for (int64_t t = 0; t < n_tok; t++) k->add(s->x + t * d, s->xb + t * d, d);
 

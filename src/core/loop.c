@@ -91,7 +91,7 @@ ql_status ql_loop_layout(ql_session *s, const ql_loop_params *p, ql_error *err) 
     size_t nb = (size_t)s->n_batch;
     size_t n_threads = (size_t)ql_pool_n_threads(s->pool);
     float *k_cache = alloc_floats(cache, &fail), *v_cache = alloc_floats(cache, &fail);
-    float *scores = alloc_floats(mul3(n_threads, (size_t)s->n_ctx, (size_t)ns.max_read), &fail);
+    float *scores = alloc_floats(mul3(n_threads * QL_ATTN_HEADS, (size_t)s->n_ctx, (size_t)ns.max_read), &fail);
     ns.acc_k = alloc_floats(mul3((size_t)n_looped, nb, (size_t)s->kv_dim), &fail);
     ns.acc_v = alloc_floats(mul3((size_t)n_looped, nb, (size_t)s->kv_dim), &fail);
     if (ns.p.n_blocks > 0 && ns.p.strategy == QL_LOOP_DYNAMIC)

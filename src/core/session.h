@@ -7,6 +7,10 @@
 #include "runtime/pool.h"
 #include "simd/kernels.h"
 
+/* Query heads of one KV group that attention handles together (they share each key and
+ * value row read): the largest divisor of the group size up to this. */
+enum { QL_ATTN_HEADS = 4 };
+
 struct ql_session {
     const ql_model *model;
     const ql_kernel_table *kern;
@@ -35,7 +39,7 @@ struct ql_session {
     float *att;    /* [n_batch, q_dim] attention output, before wo */
     float *hb;     /* [n_batch, max ffn width] gate, then silu(gate) * up */
     float *hb2;    /* [n_batch, max ffn width] up */
-    float *scores; /* [n_threads][loop.max_read * n_ctx] attention weights per worker */
+    float *scores; /* [n_threads][QL_ATTN_HEADS][loop.max_read * n_ctx] attention weights */
     void *xq;      /* [n_batch] rows of activations in a quantized weight's input format */
 
     /* mixture of experts scratch (NULL for dense models) */

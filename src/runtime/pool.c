@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "error.h"
@@ -16,6 +17,9 @@
 #else
 #define cpu_relax() ((void)0)
 #endif
+
+#define JOIN_CLOSED (1ull << 31)
+#define JOIN_COUNT ((1ull << 31) - 1)
 
 /* Spin iterations before a waiting worker sleeps (about 50-100 us). */
 enum { SPIN_LIMIT = 1 << 14 };
@@ -36,9 +40,17 @@ struct ql_pool {
     ql_task_fn fn;
     void *ctx;
     int64_t n, align, chunk;
+    int dynamic;          /* ql_pool_for_chunks: threads take chunks from `next` */
+    _Atomic int64_t next;
     /* job generation: workers start a job when it changes; stop ends the workers */
     _Atomic uint64_t generation;
-    _Atomic int pending; /* workers that have not finished the current job */
+    /* Workers join a job before reading it: join = (low 32 bits of its generation) << 32 |
+     * CLOSED | number joined. A chunked job is closed when the caller has run out of chunks,
+     * so a worker that was not on a core meanwhile skips it instead of holding up the
+     * caller (static jobs wait for every worker). The caller then waits until `finished`
+     * equals the number joined, and only then rewrites the job. */
+    _Atomic uint64_t join;
+    _Atomic int finished;
     _Atomic int stop;
     _Atomic int sleepers;
     pthread_mutex_t mutex;
@@ -46,6 +58,13 @@ struct ql_pool {
 };
 
 static void run_range(ql_pool *p, int thread) {
+    if (p->dynamic) {
+        for (;;) {
+            int64_t begin = atomic_fetch_add_explicit(&p->next, p->chunk, memory_order_relaxed);
+            if (begin >= p->n) return;
+            p->fn(p->ctx, begin, begin + p->chunk < p->n ? begin + p->chunk : p->n, thread);
+        }
+    }
     int64_t begin = (int64_t)thread * p->chunk;
     int64_t end = begin + p->chunk;
     if (thread == p->n_threads - 1 || end > p->n) end = p->n;
@@ -76,8 +95,14 @@ static void *worker_main(void *arg) {
         }
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) return NULL;
         seen = gen;
+        uint64_t j = atomic_load_explicit(&p->join, memory_order_acquire);
+        bool joined = false;
+        while (!joined && (uint32_t)(j >> 32) == (uint32_t)gen && !(j & JOIN_CLOSED))
+            joined = atomic_compare_exchange_weak_explicit(&p->join, &j, j + 1, memory_order_acq_rel,
+                                                           memory_order_acquire);
+        if (!joined) continue; /* a later job, or this one closed: nothing to do */
         run_range(p, w->index);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+        atomic_fetch_add_explicit(&p->finished, 1, memory_order_release);
     }
 }
 
@@ -127,6 +152,29 @@ void ql_pool_free(ql_pool *p) {
 
 int ql_pool_n_threads(const ql_pool *p) { return p->n_threads; }
 
+/* Starts the job set in p on the workers, runs the caller's share, waits for the rest. */
+static void run_job(ql_pool *p) {
+    uint64_t gen = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->join, (uint64_t)(uint32_t)gen << 32, memory_order_relaxed);
+    atomic_fetch_add(&p->generation, 1); /* seq_cst: publishes the job; before the sleepers load */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mutex);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mutex);
+    }
+    run_range(p, 0);
+    /* wait for the workers (static jobs: all of them to join; chunked jobs: those that
+     * joined before the close); yield the core now and then in case a worker is waiting
+     * for it (more runnable threads than cores) */
+    uint64_t joined = p->dynamic ? atomic_fetch_or(&p->join, JOIN_CLOSED) & JOIN_COUNT
+                                 : (uint64_t)(p->n_threads - 1);
+    for (unsigned spins = 1; (uint64_t)atomic_load_explicit(&p->finished, memory_order_acquire) < joined; spins++) {
+        cpu_relax();
+        if (spins % YIELD_EVERY == 0) sched_yield();
+    }
+}
+
 void ql_pool_for(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread, ql_task_fn fn,
                  void *ctx) {
     if (n <= 0) return;
@@ -142,18 +190,23 @@ void ql_pool_for(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread, q
     p->n = n;
     p->align = align;
     p->chunk = per;
-    atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
-    atomic_fetch_add(&p->generation, 1); /* seq_cst: ordered before the sleepers load */
-    if (atomic_load(&p->sleepers) > 0) {
-        pthread_mutex_lock(&p->mutex);
-        pthread_cond_broadcast(&p->wake);
-        pthread_mutex_unlock(&p->mutex);
+    p->dynamic = 0;
+    run_job(p);
+}
+
+void ql_pool_for_chunks(ql_pool *p, int64_t n, int64_t chunk, ql_task_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (chunk < 1) chunk = 1;
+    if (p->n_threads == 1 || n <= chunk) {
+        fn(ctx, 0, n, 0);
+        return;
     }
-    run_range(p, 0);
-    /* wait for the workers; yield the core now and then in case a worker is waiting for
-     * it (more runnable threads than cores) */
-    for (unsigned spins = 1; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
-        cpu_relax();
-        if (spins % YIELD_EVERY == 0) sched_yield();
-    }
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    p->align = chunk;
+    p->chunk = chunk;
+    p->dynamic = 1;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed); /* published by run_job */
+    run_job(p);
 }

@@ -2,8 +2,9 @@
  * src/runtime/pool.h: a persistent thread pool for parallel-for over index ranges.
  *
  * ql_pool_for(pool, n, fn, ctx) splits [0, n) into one contiguous range per thread
- * (the calling thread takes range 0), runs them, and returns when all are done: the
- * return is the barrier between two operations of the forward pass. Workers spin briefly
+ * (the calling thread takes range 0; ql_pool_for_chunks: chunks taken on demand), runs
+ * them, and returns when all are done: the return is the barrier between two operations
+ * of the forward pass. Workers spin briefly
  * waiting for the next job (operations follow each other within microseconds during a
  * forward pass), then sleep on a condition variable. Nothing is allocated per job.
  */
@@ -28,5 +29,11 @@ int ql_pool_n_threads(const ql_pool *pool);
  * reentrant: fn must not call ql_pool_for on the same pool. */
 void ql_pool_for(ql_pool *pool, int64_t n, int64_t align, int64_t min_per_thread, ql_task_fn fn,
                  void *ctx);
+
+/* Runs fn over [0, n) in chunks of `chunk` indices (the last one shorter) that the threads
+ * take in order from a shared counter until none is left: a thread that runs late (a busy
+ * core) takes fewer chunks instead of holding up the others. When n <= chunk the caller runs
+ * it all alone. Not reentrant. */
+void ql_pool_for_chunks(ql_pool *pool, int64_t n, int64_t chunk, ql_task_fn fn, void *ctx);
 
 #endif

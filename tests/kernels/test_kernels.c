@@ -277,6 +277,46 @@ static void test_add_and_axpy_equal_scalar_bit_for_bit(void) {
     }
 }
 
+/* Attention's row kernels give the bits of the same level's dot / axpy, one row at a time
+ * (prompt and decode share them, so this is what keeps a batched prompt equal to decode):
+ * 1-6 queries (the 4-query groups and a remainder), row counts around the 16-key steps,
+ * head sizes around the 16- and 64-float steps, strides larger than the rows. */
+static void test_dot_rows_and_axpy_rows_equal_dot_and_axpy_bit_for_bit(void) {
+    static const int64_t ns[] = {1, 15, 16, 17, 63, 64, 65, 100, 128, 129};
+    static const int64_t rows[] = {0, 1, 2, 15, 16, 17, 31, 33, 70};
+    for (int64_t nq = 1; nq <= 6; nq++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+            for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+                int64_t n = ns[ni], nr = rows[ri], ld = n + 3, lq = n + 1, la = nr + 2;
+                float *q = floats(nq * lq), *k = floats(nr * ld), *a = floats(nq * la), *out = floats(nq * la);
+                float *y = floats(nq * lq), *yr = floats(nq * lq);
+                fill(q, nq * lq, 1.0);
+                fill(k, nr * ld, 2.0);
+                fill(a, nq * la, 1.0);
+                fill(y, nq * lq, 1.0);
+                memcpy(yr, y, (size_t)(nq * lq) * sizeof(float));
+                g_kt->dot_rows(out, la, q, lq, nq, k, ld, nr, n, 0.125f);
+                g_kt->axpy_rows(y, lq, a, la, nq, k, ld, nr, n);
+                for (int64_t j = 0; j < nq; j++) {
+                    for (int64_t p = 0; p < nr; p++) {
+                        float ref = g_kt->dot(q + j * lq, k + p * ld, n) * 0.125f;
+                        CHECK_MSG(same_bits(out[j * la + p], ref), "%s dot_rows nq %lld n %lld rows %lld p %lld: %.9g vs %.9g", g_kt->isa,
+                                  (long long)nq, (long long)n, (long long)nr, (long long)p, out[j * la + p], ref);
+                        g_kt->axpy(yr + j * lq, a[j * la + p], k + p * ld, n);
+                    }
+                    for (int64_t i = 0; i < lq; i++) /* lanes n..lq-1 untouched */
+                        CHECK_MSG(same_bits(y[j * lq + i], yr[j * lq + i]), "%s axpy_rows nq %lld n %lld rows %lld i %lld", g_kt->isa,
+                                  (long long)nq, (long long)n, (long long)nr, (long long)i);
+                }
+                free(q);
+                free(k);
+                free(a);
+                free(out);
+                free(y);
+                free(yr);
+            }
+}
+
 /* Both layouts, n_rot from one pair to beyond a vector, with unrotated dims after n_rot
  * (head_dim = n_rot + 5) that must stay untouched. */
 static void test_rope_rotates_the_right_pairs_and_equals_scalar(void) {
@@ -369,6 +409,7 @@ int main(void) {
         RUN(test_matmul_is_bit_identical_across_row_splits_and_batches);
         RUN(test_reductions_match_scalar_and_double_reference);
         RUN(test_add_and_axpy_equal_scalar_bit_for_bit);
+        RUN(test_dot_rows_and_axpy_rows_equal_dot_and_axpy_bit_for_bit);
         RUN(test_rope_rotates_the_right_pairs_and_equals_scalar);
     }
     RUN(test_f16_conversion_round_trips_and_rounds_to_nearest);

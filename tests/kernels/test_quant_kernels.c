@@ -192,6 +192,45 @@ static void test_quant_matmul_equals_scalar_and_matches_double_reference(void) {
     }
 }
 
+/* Prompt-sized batches: token counts around the 8-token register tile and past the passes
+ * of 128 (Q8_0 / Q4_0) and 256 (k-quants) tokens of the AVX-512 kernels, k over two packed
+ * segments (65 blocks of 32, 9 super-blocks), rows over a full and a partial 16-row tile,
+ * split at row 16 as the thread pool does: scalar's bits everywhere. */
+static void test_quant_prompt_passes_equal_scalar(void) {
+    static const int64_t toks[] = {8, 9, 23, 129, 257, 520};
+    const int64_t rows = 33;
+    for (int fi = 0; fi < N_WFMTS; fi++) {
+        const wfmt *f = &k_wfmts[fi];
+        if (!g_kt->matmul[f->type]) continue;
+        int64_t k = f->block == 32 ? 32 * 65 : 256 * 9, n_max = toks[sizeof toks / sizeof *toks - 1];
+        problem p = problem_make(f, rows, k, n_max);
+        float *y = malloc((size_t)(rows * n_max) * sizeof(float));
+        float *ys = malloc((size_t)(rows * n_max) * sizeof(float));
+        for (size_t ti = 0; ti < sizeof toks / sizeof *toks; ti++) {
+            int64_t n_tok = toks[ti];
+            g_ks->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, ys, rows, 0, rows);
+            for (int split = 0; split < 2; split++) {
+                memset(y, 0, (size_t)(rows * n_tok) * sizeof(float));
+                if (split) {
+                    g_kt->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, 16);
+                    g_kt->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, y, rows, 16, rows);
+                } else {
+                    g_kt->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, rows);
+                }
+                int64_t bad = -1;
+                for (int64_t i = 0; i < rows * n_tok && bad < 0; i++)
+                    if (!same_bits(y[i], ys[i])) bad = i;
+                CHECK_MSG(bad < 0, "%s type %u n_tok %lld split %d: y[%lld] %.9g, scalar %.9g", g_kt->isa,
+                          f->type, (long long)n_tok, split, (long long)bad, bad < 0 ? 0.0 : y[bad],
+                          bad < 0 ? 0.0 : ys[bad]);
+            }
+        }
+        free(y);
+        free(ys);
+        problem_free(&p);
+    }
+}
+
 /* Row splits (at odd rows, and in multiples of 16 as forward.c does), token-by-token calls
  * and an offset ldy all give the one-call bits. */
 static void test_quant_matmul_is_bit_identical_across_splits_and_batches(void) {
@@ -385,8 +424,8 @@ int main(void) {
         RUN(test_quant_matmul_equals_scalar_and_matches_double_reference);
         RUN(test_quant_matmul_is_bit_identical_across_splits_and_batches);
         RUN(test_quant_matmul_long_rows_equal_scalar);
-
         RUN(test_quant_matmul_extreme_levels_equal_scalar);
+        RUN(test_quant_prompt_passes_equal_scalar);
         RUN(test_from_float_bytes_equal_scalar);
     }
     return TEST_REPORT();

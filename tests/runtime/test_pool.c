@@ -45,6 +45,32 @@ static void test_parallel_for_covers_each_index_once(void) {
     }
 }
 
+static void test_chunks_cover_each_index_once(void) {
+    for (int threads = 1; threads <= 4; threads++) {
+        ql_pool *p = NULL;
+        ql_error e = {0};
+        CHECK(ql_pool_new(threads, &p, &e) == QL_OK);
+        if (!p) return;
+        static const int64_t sizes[] = {1, 2, 3, 7, 31, 32, 33, 255, 4113};
+        static const int64_t chunks[] = {1, 4, 16, 5000};
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            for (size_t ci = 0; ci < sizeof chunks / sizeof *chunks; ci++) {
+                int64_t n = sizes[si];
+                cover c = {calloc((size_t)n, sizeof(_Atomic int)), chunks[ci], n, 0, -1};
+                for (int rep = 0; rep < 50; rep++) {
+                    ql_pool_for_chunks(p, n, chunks[ci], cover_task, &c);
+                    ql_pool_for(p, n, chunks[ci], 0, cover_task, &c); /* static jobs in between */
+                }
+                for (int64_t i = 0; i < n; i++) CHECK_EQ_INT(atomic_load(&c.hits[i]), 100);
+                CHECK(atomic_load(&c.bad_align) == 0);
+                CHECK(atomic_load(&c.max_thread) < threads);
+                free((void *)c.hits);
+            }
+        }
+        ql_pool_free(p);
+    }
+}
+
 static void test_small_jobs_run_on_the_caller(void) {
     ql_pool *p = NULL;
     ql_error e = {0};
@@ -82,6 +108,7 @@ static void test_bad_thread_count_is_an_error(void) {
 
 int main(void) {
     RUN(test_parallel_for_covers_each_index_once);
+    RUN(test_chunks_cover_each_index_once);
     RUN(test_small_jobs_run_on_the_caller);
     RUN(test_pool_survives_idle_sleep);
     RUN(test_bad_thread_count_is_an_error);
