@@ -8,7 +8,11 @@
  *     generation and llama-bench's tg do; decode_bytes counts the output matrix).
  * Tokens are seeded pseudo-random ids. Each is repeated R times; median, min and max are
  * reported. The roofline for tg is bandwidth / decode_bytes (the weight bytes one token
- * reads), and tg is given as a percentage of it.
+ * reads), and tg is given as a percentage of it. The read-bandwidth probe runs right before
+ * each tg repetition and that repetition is rated against it: on a shared machine the
+ * bandwidth available drifts between seconds (28-56 GB/s seen on one VM), so a probe taken
+ * once, at another moment, would rate the kernels by the neighbours' load. Reported: the
+ * median probe and the median of the per-repetition percentages (with min and max).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,7 +106,7 @@ int ql_cmd_bench(int argc, char **argv) {
     ql_session *s = NULL;
     int32_t *ids = NULL;
     float *logits = NULL;
-    double *pp = NULL, *tg = NULL;
+    double *pp = NULL, *tg = NULL, *bw = NULL, *pct = NULL;
     int rc = 1;
     ql_model_params mp = ql_model_params_default();
     if (ql_model_load(model, &mp, &m, &e)) goto fail;
@@ -117,8 +121,10 @@ int ql_cmd_bench(int argc, char **argv) {
     ids = malloc(n_ids * sizeof *ids);
     pp = calloc((size_t)reps, sizeof *pp);
     tg = calloc((size_t)reps, sizeof *tg);
+    bw = calloc((size_t)reps, sizeof *bw);
+    pct = calloc((size_t)reps, sizeof *pct);
     logits = malloc((size_t)info.n_vocab * sizeof *logits);
-    if (!ids || !pp || !tg || !logits) goto done;
+    if (!ids || !pp || !tg || !bw || !pct || !logits) goto done;
     uint64_t x = 0x9e3779b97f4a7c15ull;
     for (size_t i = 0; i < n_ids; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -133,6 +139,7 @@ int ql_cmd_bench(int argc, char **argv) {
             if (ql_session_eval(s, ids, (size_t)p, logits, false, &e)) goto fail;
             pp[r] = (double)p / (now_s() - t0);
         }
+        if (n > 0 || r == 0) bw[r] = ql_read_bandwidth_gbps(0, ql_session_n_threads(s));
         if (n > 0) {
             ql_session_reset(s);
             double t0 = now_s();
@@ -142,20 +149,23 @@ int ql_cmd_bench(int argc, char **argv) {
         }
     }
     int nt = ql_session_n_threads(s);
-    double bw = ql_read_bandwidth_gbps(0, nt);
+    for (long long r = 0; r < reps; r++)
+        pct[r] = bw[r] > 0 && info.decode_bytes ? 100.0 * tg[r] * (double)info.decode_bytes / (bw[r] * 1e9) : 0;
     stats spp = summarize(pp, (int)reps), stg = summarize(tg, (int)reps);
-    double roofline = bw > 0 && info.decode_bytes ? bw * 1e9 / (double)info.decode_bytes : 0;
-    double pct = roofline > 0 ? 100.0 * stg.median / roofline : 0;
+    stats sbw = summarize(bw, n > 0 ? (int)reps : 1), spct = summarize(pct, (int)reps);
+    double roofline = sbw.median > 0 && info.decode_bytes ? sbw.median * 1e9 / (double)info.decode_bytes : 0;
     if (json) {
         printf("{\"model\": \"%s\", \"weight_type\": \"%s\", \"isa\": \"%s\", \"threads\": %d, "
                "\"pp_tokens\": %lld, \"tg_tokens\": %lld, \"repetitions\": %lld, "
                "\"pp_tps\": %.3f, \"pp_min\": %.3f, \"pp_max\": %.3f, "
                "\"tg_tps\": %.3f, \"tg_min\": %.3f, \"tg_max\": %.3f, "
-               "\"bandwidth_gbps\": %.3f, \"bytes_per_token\": %llu, \"tg_roofline_tps\": %.3f, "
-               "\"tg_roofline_pct\": %.2f}\n",
+               "\"bandwidth_gbps\": %.3f, \"bandwidth_min\": %.3f, \"bandwidth_max\": %.3f, "
+               "\"bytes_per_token\": %llu, \"tg_roofline_tps\": %.3f, "
+               "\"tg_roofline_pct\": %.2f, \"tg_roofline_pct_min\": %.2f, "
+               "\"tg_roofline_pct_max\": %.2f}\n",
                model, info.weight_type, ql_isa_name(), nt, p, n, reps, spp.median, spp.min,
-               spp.max, stg.median, stg.min, stg.max, bw, (unsigned long long)info.decode_bytes,
-               roofline, pct);
+               spp.max, stg.median, stg.min, stg.max, sbw.median, sbw.min, sbw.max,
+               (unsigned long long)info.decode_bytes, roofline, spct.median, spct.min, spct.max);
     } else {
         printf("model %s (%s), isa %s, %d threads, %lld repetitions\n", model, info.weight_type,
                ql_isa_name(), nt, reps);
@@ -165,9 +175,12 @@ int ql_cmd_bench(int argc, char **argv) {
         if (n > 0)
             printf("  tg%-5lld %10.2f tokens/s  (min %.2f, max %.2f)\n", n, stg.median, stg.min,
                    stg.max);
-        printf("  read bandwidth %.2f GB/s, %.1f MB per token -> roofline %.2f tokens/s; "
-               "tg at %.1f%% of it\n",
-               bw, (double)info.decode_bytes / 1e6, roofline, pct);
+        printf("  read bandwidth %.2f GB/s (min %.2f, max %.2f; probed before each tg run), "
+               "%.1f MB per token -> roofline %.2f tokens/s\n",
+               sbw.median, sbw.min, sbw.max, (double)info.decode_bytes / 1e6, roofline);
+        if (n > 0)
+            printf("  tg at %.1f%% of the roofline of its own probe (min %.1f%%, max %.1f%%)\n",
+                   spct.median, spct.min, spct.max);
     }
     rc = 0;
     goto done;
@@ -178,6 +191,8 @@ done:
     free(logits);
     free(pp);
     free(tg);
+    free(bw);
+    free(pct);
     ql_session_free(s);
     ql_model_free(m);
     return rc;
