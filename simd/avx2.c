@@ -29,16 +29,7 @@
 #include "kernels.h"
 #include "quant_isa.h"
 
-#define QL_INLINE static inline __attribute__((always_inline))
-
-/* No implicit FMA contraction (gcc's default is -ffp-contract=fast even in C11 mode): a
- * multiply then an add written here stay two roundings, as in scalar.c, and the only
- * FMAs are the explicit ones, so results do not depend on the compiler's choices. */
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "isa.h"
 
 enum {
     W = 8,        /* floats per vector */
@@ -161,18 +152,7 @@ static void axpy(float *y, float a, const float *x, int64_t n) {
     }
 }
 
-/* Loops over this file's dot and axpy (bits of kernels.h's contract). */
-static void dot_rows(float *out, int64_t ldo, const float *q, int64_t ldq, int64_t nq,
-                     const float *k, int64_t ldk, int64_t n_rows, int64_t n, float scale) {
-    for (int64_t j = 0; j < nq; j++)
-        for (int64_t p = 0; p < n_rows; p++) out[j * ldo + p] = dot(q + j * ldq, k + p * ldk, n) * scale;
-}
-
-static void axpy_rows(float *y, int64_t ldy, const float *a, int64_t lda, int64_t nq,
-                      const float *x, int64_t ldx, int64_t n_rows, int64_t n) {
-    for (int64_t j = 0; j < nq; j++)
-        for (int64_t p = 0; p < n_rows; p++) axpy(y + j * ldy, a[j * lda + p], x + p * ldx, n);
-}
+QL_ROWS_FROM_DOT_AXPY(dot, axpy)
 
 static void add(float *y, const float *x, int64_t n) {
     int64_t i = 0;

@@ -30,15 +30,10 @@
 #include "quant/formats.h"
 #include "quant_isa.h"
 
-#define QL_INLINE static inline __attribute__((always_inline))
+#include "isa.h"
+
 /* A switch over the token count of a register tile, 1 .. GEMM_TOK. */
 #define QL_GEMM_CASES QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) default: QL_GEMM_CASE(4)
-
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
 
 enum {
     PAIRS = 8,   /* (row, token) pairs per tile: one per float lane */

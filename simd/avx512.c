@@ -28,16 +28,7 @@
 #include "kernels.h"
 #include "quant_isa.h"
 
-#define QL_INLINE static inline __attribute__((always_inline))
-
-/* No implicit FMA contraction (gcc's default is -ffp-contract=fast even in C11 mode): a
- * multiply then an add written here stay two roundings, as in scalar.c, and the only
- * FMAs are the explicit ones, so results do not depend on the compiler's choices. */
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "isa.h"
 
 enum {
     W = 16,       /* floats per vector */

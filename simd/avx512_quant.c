@@ -46,13 +46,7 @@
 #include "quant/formats.h"
 #include "quant_isa.h"
 
-#define QL_INLINE static inline __attribute__((always_inline))
-
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "isa.h"
 
 enum {
     PAIRS = 16,                   /* (row, token) pairs per tile: one per float lane */

@@ -31,10 +31,7 @@
 #include "dispatch.h"
 #include "kernels.h"
 
-#define QL_INLINE static inline __attribute__((always_inline))
-
-/* No implicit FMA contraction: the only FMAs are the explicit vfmaq_f32 calls. */
-#pragma GCC optimize("fp-contract=off")
+#include "isa.h"
 
 /* simd/neon_quant.c */
 void ql_kernels_init_neon_quant(ql_kernel_table *t, bool dotprod);
@@ -150,18 +147,7 @@ static void axpy(float *y, float a, const float *x, int64_t n) {
         store_part(y + i, vaddq_f32(load_part(y + i, n - i), vmulq_f32(av, load_part(x + i, n - i))), n - i);
 }
 
-/* Loops over this file's dot and axpy (bits of kernels.h's contract). */
-static void dot_rows(float *out, int64_t ldo, const float *q, int64_t ldq, int64_t nq,
-                     const float *k, int64_t ldk, int64_t n_rows, int64_t n, float scale) {
-    for (int64_t j = 0; j < nq; j++)
-        for (int64_t p = 0; p < n_rows; p++) out[j * ldo + p] = dot(q + j * ldq, k + p * ldk, n) * scale;
-}
-
-static void axpy_rows(float *y, int64_t ldy, const float *a, int64_t lda, int64_t nq,
-                      const float *x, int64_t ldx, int64_t n_rows, int64_t n) {
-    for (int64_t j = 0; j < nq; j++)
-        for (int64_t p = 0; p < n_rows; p++) axpy(y + j * ldy, a[j * lda + p], x + p * ldx, n);
-}
+QL_ROWS_FROM_DOT_AXPY(dot, axpy)
 
 static void add(float *y, const float *x, int64_t n) {
     int64_t i = 0;

@@ -37,9 +37,7 @@
 #include "kernels.h"
 #include "quant/formats.h"
 
-#define QL_INLINE static inline __attribute__((always_inline))
-
-#pragma GCC optimize("fp-contract=off")
+#include "isa.h"
 
 void ql_kernels_init_neon_quant(ql_kernel_table *t, bool dotprod);
 

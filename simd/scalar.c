@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "isa.h"
 #include "kernels.h"
 
 static void to_float_f32(const void *src, float *dst, int64_t n) {
@@ -100,17 +101,7 @@ static void axpy(float *y, float a, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-static void dot_rows(float *out, int64_t ldo, const float *q, int64_t ldq, int64_t nq,
-                     const float *k, int64_t ldk, int64_t n_rows, int64_t n, float scale) {
-    for (int64_t j = 0; j < nq; j++)
-        for (int64_t p = 0; p < n_rows; p++) out[j * ldo + p] = dot_f32(q + j * ldq, k + p * ldk, n) * scale;
-}
-
-static void axpy_rows(float *y, int64_t ldy, const float *a, int64_t lda, int64_t nq,
-                      const float *x, int64_t ldx, int64_t n_rows, int64_t n) {
-    for (int64_t j = 0; j < nq; j++)
-        for (int64_t p = 0; p < n_rows; p++) axpy(y + j * ldy, a[j * lda + p], x + p * ldx, n);
-}
+QL_ROWS_FROM_DOT_AXPY(dot_f32, axpy)
 
 static void add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
