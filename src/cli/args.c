@@ -76,6 +76,15 @@ const char *ql_arg_value(int argc, char **argv, int *i, const char *cmd) {
     return argv[++*i];
 }
 
+bool ql_arg_int_value(int argc, char **argv, int *i, const char *cmd, long long lo,
+                      long long hi, long long *out) {
+    const char *opt = argv[*i], *v = ql_arg_value(argc, argv, i, cmd);
+    if (!v) return false;
+    if (ql_arg_int(v, lo, hi, out)) return true;
+    fprintf(stderr, "qloop %s: invalid value '%s' for %s\n", cmd, v, opt);
+    return false;
+}
+
 bool ql_write_file_atomic(const char *path, const void *data, size_t n, const char *cmd) {
     size_t len = strlen(path);
     char *tmp = malloc(len + 5);

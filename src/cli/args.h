@@ -18,6 +18,11 @@ bool ql_arg_ids(const char *s, int32_t **ids, size_t *n);
  * is missing. */
 const char *ql_arg_value(int argc, char **argv, int *i, const char *cmd);
 
+/* ql_arg_value parsed by ql_arg_int into *out (lo..hi); prints the error and returns false
+ * when the value is missing or invalid. */
+bool ql_arg_int_value(int argc, char **argv, int *i, const char *cmd, long long lo,
+                      long long hi, long long *out);
+
 /* Writes `n` bytes to `path` through a temporary file renamed into place. */
 bool ql_write_file_atomic(const char *path, const void *data, size_t n, const char *cmd);
 

@@ -71,7 +71,7 @@ int ql_cmd_bench(int argc, char **argv) {
     ql_loop_args loop;
     ql_loop_args_init(&loop);
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
+        const char *a = argv[i];
         int lr = ql_loop_args_parse(&loop, argc, argv, &i, "bench");
         if (lr == 2) return 2;
         if (lr == 1) continue;
@@ -85,13 +85,9 @@ int ql_cmd_bench(int argc, char **argv) {
             if (!(model = ql_arg_value(argc, argv, &i, "bench"))) return 2;
         } else if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-t") ||
                    !strcmp(a, "--threads") || !strcmp(a, "-r")) {
-            if (!(v = ql_arg_value(argc, argv, &i, "bench"))) return 2;
             long long *dst = a[1] == 'p' ? &p : a[1] == 'n' ? &n : a[1] == 'r' ? &reps : &threads;
             long long lo = a[1] == 'r' || a[1] == 't' || a[2] == 't' ? 1 : 0;
-            if (!ql_arg_int(v, lo, 1 << 20, dst)) {
-                fprintf(stderr, "qloop bench: invalid value '%s' for %s\n", v, a);
-                return 2;
-            }
+            if (!ql_arg_int_value(argc, argv, &i, "bench", lo, 1 << 20, dst)) return 2;
         } else {
             fprintf(stderr, "qloop bench: unknown option '%s'\n%s", a, k_usage);
             return 2;

@@ -46,7 +46,7 @@ typedef struct imatrix_opts {
 
 static int parse(int argc, char **argv, imatrix_opts *o) {
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
+        const char *a = argv[i];
         long long *num = NULL, lo = 1;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(k_usage, stdout);
@@ -67,13 +67,7 @@ static int parse(int argc, char **argv, imatrix_opts *o) {
             fprintf(stderr, "qloop imatrix: unknown option '%s'\n%s", a, k_usage);
             return 2;
         }
-        if (num) {
-            if (!(v = ql_arg_value(argc, argv, &i, "imatrix"))) return 2;
-            if (!ql_arg_int(v, lo, 1 << 24, num)) {
-                fprintf(stderr, "qloop imatrix: invalid value '%s' for %s\n", v, a);
-                return 2;
-            }
-        }
+        if (num && !ql_arg_int_value(argc, argv, &i, "imatrix", lo, 1 << 24, num)) return 2;
     }
     if (!o->model || !o->text || !o->out) {
         fprintf(stderr, "qloop imatrix: need -m MODEL, -f TEXT and -o FILE\n%s", k_usage);

@@ -64,7 +64,7 @@ static double now_s(void) {
 
 static int parse(int argc, char **argv, ppl_opts *o) {
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
+        const char *a = argv[i];
         long long *num = NULL, lo = 1;
         int lr = ql_loop_args_parse(&o->loop, argc, argv, &i, "perplexity");
         if (lr == 2) return 2;
@@ -93,13 +93,7 @@ static int parse(int argc, char **argv, ppl_opts *o) {
             fprintf(stderr, "qloop perplexity: unknown option '%s'\n%s", a, k_usage);
             return 2;
         }
-        if (num) {
-            if (!(v = ql_arg_value(argc, argv, &i, "perplexity"))) return 2;
-            if (!ql_arg_int(v, lo, 1 << 24, num)) {
-                fprintf(stderr, "qloop perplexity: invalid value '%s' for %s\n", v, a);
-                return 2;
-            }
-        }
+        if (num && !ql_arg_int_value(argc, argv, &i, "perplexity", lo, 1 << 24, num)) return 2;
     }
     if (!o->model || !o->text) {
         fprintf(stderr, "qloop perplexity: need -m MODEL and -f TEXT\n%s", k_usage);
