@@ -117,12 +117,13 @@ typedef struct tile {
     size_t pf_blk;               /* decode: bytes of the next tile to prefetch per block */
 } tile;
 
-/* Decode prefetch: while a tile runs, the next tile's rows (the next n_next * row_bytes
- * bytes: rows are contiguous) are prefetched into L2 in address order, the bytes of nblk
- * blocks per step, split into `parts` pieces spread over the step. One sequential stream
- * per thread, a tile (18-110 KB) ahead, instead of 16 short row streams: per-row L1
- * prefetch 256 B ahead reached 13-20 GB/s memory-resident, this 22-27 GB/s
- * (docs/PERFORMANCE.md). In one burst per step Q6_K's 53 lines were slower. */
+/* Decode prefetch: while a tile runs, a later range of rows (pf_rows rows from pf_skip rows
+ * past the tile's first: rows are contiguous, so one range of bytes) is prefetched into
+ * L2 in address order, the bytes of nblk blocks per step, split into `parts` pieces
+ * spread over the step. One sequential stream per thread instead of 16 short row streams:
+ * per-row L1 prefetch 256 B ahead reached 13-20 GB/s memory-resident, this 22-27 GB/s
+ * (docs/PERFORMANCE.md). In one burst per step Q6_K's 53 lines were slower. How far
+ * ahead: see PF_LEAD. */
 QL_INLINE void pf_next(const tile *tl, int64_t b, int nblk, int part, int parts) {
     if (!tl->pf) return;
     size_t len = tl->pf_blk * (size_t)nblk;
@@ -149,12 +150,13 @@ QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes
     tl->pf_blk = 0;
 }
 
-/* Decode: the n_next rows after the tile are prefetched while it runs. */
-QL_INLINE void tile_next(tile *tl, int T, const void *w, size_t row_bytes, int64_t n_rows,
-                         int64_t n_next, size_t bs) {
-    if (T != 1 || n_next <= 0) return;
-    tl->pf = (const uint8_t *)w + (size_t)n_rows * row_bytes;
-    tl->pf_blk = (size_t)n_next * bs;
+/* Decode: rows pf_skip .. pf_skip + pf_rows - 1 counted from the tile's first row are
+ * prefetched while it runs. */
+QL_INLINE void tile_next(tile *tl, int T, const void *w, size_t row_bytes, int64_t pf_skip,
+                         int64_t pf_rows, size_t bs) {
+    if (T != 1 || pf_rows <= 0) return;
+    tl->pf = (const uint8_t *)w + (size_t)pf_skip * row_bytes;
+    tl->pf_blk = (size_t)pf_rows * bs;
 }
 
 /* The f16 at byte `off` of each lane's weight row (off + 4 within the row), as floats;
@@ -414,10 +416,10 @@ QL_INLINE __m512 dec_step(int kind, const tile *tl, int64_t b, __m512 acc) {
 
 QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
                         int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok,
-                        int64_t nb, float *y, int64_t ldy, int64_t n_next) {
+                        int64_t nb, float *y, int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
-    tile_next(&tl, T, w, row_bytes, n_rows, n_next, q32_bytes(kind));
+    tile_next(&tl, T, w, row_bytes, pf_skip, pf_rows, q32_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     int64_t b = 0;
     if (T == 1 && R == PAIRS && kind != Q4_1)
@@ -896,10 +898,10 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
 
 QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, int64_t n_rows,
                       const void *x, size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y,
-                      int64_t ldy, int64_t n_next) {
+                      int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
-    tile_next(&tl, T, w, row_bytes, n_rows, n_next, k_bytes(kind));
+    tile_next(&tl, T, w, row_bytes, pf_skip, pf_rows, k_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     if (T == 1 && R == PAIRS && kind == Q4_K)
         for (int64_t b = 0; b < nb; b++) acc = kd_step(&tl, b, acc);
@@ -1112,9 +1114,16 @@ QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, c
 
 /* ---- matmul entries: tiles over rows and tokens ------------------------------------------ */
 
+/* Decode prefetch distance: at least PF_LEAD bytes of rows ahead (whole tiles, at most
+ * PF_LEAD_TILES). Memory-resident, 2 threads, kernel GB/s over the read probe's in the same
+ * process (docs/PERFORMANCE.md, "Decode prefetch distance"): at k = 2048 (tiles of
+ * 18-35 KB) one tile ahead gave 79-80% for Q4_K / Q6_K / Q8_0, two or three 83-87%; at
+ * k = 8192 (tiles of 73-139 KB) one tile is as good as more. */
+enum { PF_LEAD = 48 << 10, PF_LEAD_TILES = 4 };
+
 typedef void (*tile_fn)(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
                         size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy,
-                        int64_t n_next);
+                        int64_t pf_skip, int64_t pf_rows);
 
 typedef void (*prompt_fn)(const void *w, size_t row_bytes, int64_t nb, const void *x,
                           size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
@@ -1145,23 +1154,32 @@ static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t 
     if (n_tok == 1 || n_tok == 2) {
         int64_t R = n_tok == 1 ? 16 : 8;
         tile_fn fn = n_tok == 1 ? ts->t16x1 : ts->t8x2;
-        for (int64_t r = r0; r < r1; r += R)
+        /* the tile at r prefetches the one `lead` tiles after it; the first tile of the
+         * range also the `lead - 1` before that, which nobody else prefetches */
+        int64_t tile_bytes = R * (int64_t)row_bytes;
+        int64_t lead = (PF_LEAD + tile_bytes - 1) / tile_bytes;
+        lead = lead < 1 ? 1 : lead > PF_LEAD_TILES ? PF_LEAD_TILES : lead;
+        for (int64_t r = r0; r < r1; r += R) {
+            int64_t skip = r == r0 ? R : lead * R, end = r + lead * R + R;
+            if (end > r1) end = r1;
             fn(wc + (size_t)r * row_bytes, row_bytes, r1 - r < R ? r1 - r : R, x, x_row_bytes,
-               n_tok, nb, y + r, ldy, r1 - r - R < 0 ? 0 : r1 - r - R < R ? r1 - r - R : R);
+               n_tok, nb, y + r, ldy, skip, end - r - skip);
+        }
         return;
     }
     for (int64_t r = r0; r < r1; r += 4)
         for (int64_t t = 0; t < n_tok; t += 4)
             ts->t4x4(wc + (size_t)r * row_bytes, row_bytes, r1 - r < 4 ? r1 - r : 4,
                      xc + (size_t)t * x_row_bytes, x_row_bytes, n_tok - t < 4 ? n_tok - t : 4,
-                     nb, y + t * ldy + r, ldy, 0);
+                     nb, y + t * ldy + r, ldy, 0, 0);
 }
 
 #define QL_TILE(name, impl, kind, R, T)                                                    \
     static void name(const void *w, size_t row_bytes, int64_t n_rows, const void *x,       \
                      size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy,  \
-                     int64_t n_next) {                                                      \
-        impl(kind, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok, nb, y, ldy, n_next); \
+                     int64_t pf_skip, int64_t pf_rows) {                                    \
+        impl(kind, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok, nb, y, ldy, pf_skip,  \
+             pf_rows);                                                                      \
     }
 
 #define QL_PROMPT(name, impl, kind)                                                         \
