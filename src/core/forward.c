@@ -97,8 +97,11 @@ void ql_matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok,
     }
     int64_t macs_per_row = w->k * n_tok;
     int64_t min_rows = PARALLEL_MIN_MACS / (macs_per_row > 0 ? macs_per_row : 1) + 1;
+    /* Decode: one contiguous range per thread (each streams its rows with the kernel's
+     * prefetch running ahead; chunks taken on demand restart that stream and measured
+     * slower), sized by the pool from the threads' measured rates. */
     if (n_tok == 1) {
-        ql_pool_for(s->pool, w->rows, 16, min_rows, matmul_task, &j);
+        ql_pool_for_balanced(s->pool, w->rows, 16, min_rows, matmul_task, &j);
         return;
     }
     /* Batches: PROMPT_CHUNKS chunks per thread of whole 16-row tiles, taken on demand, so
@@ -109,6 +112,62 @@ void ql_matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok,
     int64_t chunk = (w->rows + n_threads * PROMPT_CHUNKS - 1) / (n_threads * PROMPT_CHUNKS);
     chunk = (chunk + 15) / 16 * 16;
     ql_pool_for_chunks(s->pool, w->rows, chunk > min_rows ? chunk : min_rows, matmul_task, &j);
+}
+
+/* Decode (n_tok = 1): the matmuls y_i = W_i x (i < n <= 3) of one input run as one job
+ * over their rows placed end to end, so that they cost one barrier instead of n (each
+ * barrier costs about the spread between the threads' ends, ~5-10% of a decode matmul on
+ * the machine measured in docs/PERFORMANCE.md). */
+typedef struct group_job {
+    const ql_kernel_table *kern;
+    int n;
+    const ql_weight *w[3];
+    float *y[3];
+    int64_t first[4]; /* W_i's rows are rows first[i] .. first[i+1] - 1 of the job */
+    const void *x;
+    size_t x_row_bytes;
+} group_job;
+
+static void group_task(void *ctx, int64_t r0, int64_t r1, int thread) {
+    (void)thread;
+    const group_job *j = ctx;
+    for (int i = 0; i < j->n; i++) {
+        int64_t a = r0 > j->first[i] ? r0 : j->first[i], b = r1 < j->first[i + 1] ? r1 : j->first[i + 1];
+        const ql_weight *w = j->w[i];
+        if (a < b)
+            j->kern->matmul[w->type](w->data, w->row_bytes, w->k, j->x, j->x_row_bytes, 1, j->y[i],
+                                     w->rows, a - j->first[i], b - j->first[i]);
+    }
+}
+
+/* y_i[t, 0..rows_i) = W_i x[t] for i < n (n <= 3), t < n_tok; y_i has row stride rows_i.
+ * Batches, and weights whose kernels read different activation formats, run one
+ * ql_matmul each. */
+static void matmul_group(ql_session *s, int n, const ql_weight *const *w, const float *x,
+                         int64_t n_tok, float *const *y) {
+    uint32_t act = s->kern->act_type[w[0]->type];
+    bool same = n_tok == 1;
+    for (int i = 1; i < n; i++) same = same && s->kern->act_type[w[i]->type] == act && w[i]->k == w[0]->k;
+    if (!same) {
+        for (int i = 0; i < n; i++) ql_matmul(s, w[i], x, n_tok, y[i], w[i]->rows);
+        return;
+    }
+    group_job j = {s->kern, n, {NULL}, {NULL}, {0}, x, (size_t)w[0]->k * sizeof(float)};
+    for (int i = 0; i < n; i++) {
+        if (s->observer) s->observer(s->observer_user, w[i]->name, w[i]->expert, x, 1, w[i]->k);
+        j.w[i] = w[i];
+        j.y[i] = y[i];
+        j.first[i + 1] = j.first[i] + w[i]->rows;
+    }
+    if (act != QL_TYPE_F32) {
+        uint64_t row = 0;
+        ql_type_row_bytes(act, (uint64_t)w[0]->k, &row); /* checked when the model was bound */
+        s->kern->from_float[act](x, s->xq, w[0]->k);
+        j.x = s->xq;
+        j.x_row_bytes = (size_t)row;
+    }
+    int64_t min_rows = PARALLEL_MIN_MACS / (w[0]->k > 0 ? w[0]->k : 1) + 1;
+    ql_pool_for_balanced(s->pool, j.first[n], 16, min_rows, group_task, &j);
 }
 
 typedef struct attn_job {
@@ -243,8 +302,9 @@ static void swiglu_task(void *ctx, int64_t t0, int64_t t1, int thread) {
 void ql_swiglu_ffn(ql_session *s, const ql_weight *gate, const ql_weight *up,
                    const ql_weight *down, const float *x, int64_t n_tok, float *out) {
     int64_t f = gate->rows;
-    ql_matmul(s, gate, x, n_tok, s->hb, f);
-    ql_matmul(s, up, x, n_tok, s->hb2, f);
+    const ql_weight *gu[2] = {gate, up};
+    float *out_gu[2] = {s->hb, s->hb2};
+    matmul_group(s, 2, gu, x, n_tok, out_gu);
     rows_job rj = {s, NULL, NULL, NULL, (int)f};
     for_tokens(s, n_tok, 8, swiglu_task, &rj);
     ql_matmul(s, down, s->hb, n_tok, out, down->rows);
@@ -301,9 +361,9 @@ static void layer_step(ql_session *s, int l, const ql_kv_step *kv, int64_t n_tok
     size_t cache_at = slot_plane(s, kv->slot) + (size_t)s->pos * (size_t)s->kv_dim;
     float *kc = s->k_cache + cache_at, *vc = s->v_cache + cache_at;
     rmsnorm_rows(s, s->xb, s->x, L->attn_norm, n_tok);
-    ql_matmul(s, &L->wq, s->xb, n_tok, s->q, s->q_dim);
-    ql_matmul(s, &L->wk, s->xb, n_tok, kc, s->kv_dim);
-    ql_matmul(s, &L->wv, s->xb, n_tok, vc, s->kv_dim);
+    const ql_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
+    float *out_qkv[3] = {s->q, kc, vc};
+    matmul_group(s, 3, qkv, s->xb, n_tok, out_qkv);
     if (L->bq) add_bias(s, s->q, s->q_dim, L->bq, s->q_dim, n_tok);
     if (L->bk) add_bias(s, kc, s->kv_dim, L->bk, s->kv_dim, n_tok);
     if (L->bv) add_bias(s, vc, s->kv_dim, L->bv, s->kv_dim, n_tok);

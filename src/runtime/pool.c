@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "error.h"
 
@@ -41,6 +42,12 @@ struct ql_pool {
     void *ctx;
     int64_t n, align, chunk;
     int dynamic;          /* ql_pool_for_chunks: threads take chunks from `next` */
+    int balanced;         /* ql_pool_for_balanced: ranges from `bounds`, timed */
+    int64_t *bounds;      /* n_threads + 1 range boundaries of a balanced job */
+    double *share;        /* balanced jobs: each thread's learned share of the indices */
+    double *finish;       /* balanced jobs: seconds from the start of the job to each
+                           * thread's end of its range, 8 doubles (a cache line) apart */
+    double started;       /* balanced jobs: when the caller published the job */
     _Atomic int64_t next;
     /* job generation: workers start a job when it changes; stop ends the workers */
     _Atomic uint64_t generation;
@@ -57,7 +64,19 @@ struct ql_pool {
     pthread_cond_t wake;
 };
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void run_range(ql_pool *p, int thread) {
+    if (p->balanced) {
+        int64_t begin = p->bounds[thread], end = p->bounds[thread + 1];
+        if (begin < end) p->fn(p->ctx, begin, end, thread);
+        p->finish[8 * thread] = now_s() - p->started;
+        return;
+    }
     if (p->dynamic) {
         for (;;) {
             int64_t begin = atomic_fetch_add_explicit(&p->next, p->chunk, memory_order_relaxed);
@@ -113,8 +132,16 @@ ql_status ql_pool_new(int n_threads, ql_pool **out, ql_error *err) {
     ql_pool *p = calloc(1, sizeof *p);
     if (!p) return ql_fail(err, QL_ERR_NOMEM, "thread pool: out of memory");
     p->n_threads = n_threads;
+    p->bounds = calloc((size_t)n_threads + 1, sizeof *p->bounds);
+    p->share = calloc((size_t)n_threads, sizeof *p->share);
+    p->finish = calloc((size_t)n_threads * 8, sizeof *p->finish);
     pthread_mutex_init(&p->mutex, NULL);
     pthread_cond_init(&p->wake, NULL);
+    if (!p->bounds || !p->share || !p->finish) {
+        ql_pool_free(p);
+        return ql_fail(err, QL_ERR_NOMEM, "thread pool: out of memory");
+    }
+    for (int i = 0; i < n_threads; i++) p->share[i] = 1.0 / n_threads;
     if (n_threads > 1) {
         p->workers = calloc((size_t)n_threads - 1, sizeof *p->workers);
         if (!p->workers) {
@@ -147,6 +174,9 @@ void ql_pool_free(ql_pool *p) {
     }
     pthread_mutex_destroy(&p->mutex);
     pthread_cond_destroy(&p->wake);
+    free(p->bounds);
+    free(p->share);
+    free(p->finish);
     free(p);
 }
 
@@ -191,7 +221,59 @@ void ql_pool_for(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread, q
     p->align = align;
     p->chunk = per;
     p->dynamic = 0;
+    p->balanced = 0;
     run_job(p);
+}
+
+/* Learning rate of the shares: a thread's share moves 1/8 of the way to its ideal per job
+ * (a token's decode has ~100 matmuls), so one descheduled job moves it little. */
+#define SHARE_RATE 0.125
+
+void ql_pool_for_balanced(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread,
+                          ql_task_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (align < 1) align = 1;
+    int nt = p->n_threads;
+    if (nt == 1 || n <= min_per_thread) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    double cum = 0.0;
+    p->bounds[0] = 0;
+    for (int t = 1; t < nt; t++) {
+        cum += p->share[t - 1];
+        int64_t b = (int64_t)(cum * (double)n / (double)align + 0.5) * align;
+        p->bounds[t] = b < p->bounds[t - 1] ? p->bounds[t - 1] : b > n ? n : b;
+    }
+    p->bounds[nt] = n;
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    p->align = align;
+    p->dynamic = 0;
+    p->balanced = 1;
+    p->started = now_s();
+    run_job(p);
+    /* A thread that ended its range at time f after the start ran n_t / f indices per
+     * second, its start-up delay included; giving each thread a share proportional to
+     * that rate makes them end together. Skipped when a range was empty or too short to
+     * time. */
+    double total = 0.0;
+    for (int t = 0; t < nt; t++) {
+        double f = p->finish[8 * t];
+        int64_t rows = p->bounds[t + 1] - p->bounds[t];
+        if (rows <= 0 || !(f > 1e-6)) return;
+        total += (double)rows / f;
+    }
+    double sum = 0.0;
+    for (int t = 0; t < nt; t++) {
+        double rate = (double)(p->bounds[t + 1] - p->bounds[t]) / p->finish[8 * t];
+        double s = (1.0 - SHARE_RATE) * p->share[t] + SHARE_RATE * rate / total;
+        double lo = 0.25 / nt, hi = 4.0 / nt; /* never starve nor overload a thread */
+        p->share[t] = s < lo ? lo : s > hi ? hi : s;
+        sum += p->share[t];
+    }
+    for (int t = 0; t < nt; t++) p->share[t] /= sum;
 }
 
 void ql_pool_for_chunks(ql_pool *p, int64_t n, int64_t chunk, ql_task_fn fn, void *ctx) {
@@ -207,6 +289,7 @@ void ql_pool_for_chunks(ql_pool *p, int64_t n, int64_t chunk, ql_task_fn fn, voi
     p->align = chunk;
     p->chunk = chunk;
     p->dynamic = 1;
+    p->balanced = 0;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed); /* published by run_job */
     run_job(p);
 }

@@ -30,6 +30,16 @@ int ql_pool_n_threads(const ql_pool *pool);
 void ql_pool_for(ql_pool *pool, int64_t n, int64_t align, int64_t min_per_thread, ql_task_fn fn,
                  void *ctx);
 
+/* As ql_pool_for, with one contiguous range per thread sized by what each thread got
+ * through in the jobs before: the pool times every balanced job (from the caller's start
+ * to each thread's end of its range) and moves each thread's share toward its measured
+ * rate, so that a thread that starts late or runs slower (a busy core, a slower path to
+ * memory) gets fewer indices and all end together. For repeated jobs of similar cost per
+ * index: the decode matmuls. Callers that need results independent of the split must
+ * compute each index the same way whatever range holds it. */
+void ql_pool_for_balanced(ql_pool *pool, int64_t n, int64_t align, int64_t min_per_thread,
+                          ql_task_fn fn, void *ctx);
+
 /* Runs fn over [0, n) in chunks of `chunk` indices (the last one shorter) that the threads
  * take in order from a shared counter until none is left: a thread that runs late (a busy
  * core) takes fewer chunks instead of holding up the others. When n <= chunk the caller runs

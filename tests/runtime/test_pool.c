@@ -71,6 +71,60 @@ static void test_chunks_cover_each_index_once(void) {
     }
 }
 
+static void test_balanced_covers_each_index_once(void) {
+    for (int threads = 1; threads <= 4; threads++) {
+        ql_pool *p = NULL;
+        ql_error e = {0};
+        CHECK(ql_pool_new(threads, &p, &e) == QL_OK);
+        if (!p) return;
+        static const int64_t sizes[] = {1, 2, 3, 7, 31, 32, 33, 255, 4113};
+        static const int64_t aligns[] = {1, 4, 16};
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+            for (size_t ai = 0; ai < 3; ai++) {
+                int64_t n = sizes[si];
+                cover c = {calloc((size_t)n, sizeof(_Atomic int)), aligns[ai], n, 0, -1};
+                for (int rep = 0; rep < 50; rep++) {
+                    ql_pool_for_balanced(p, n, aligns[ai], 0, cover_task, &c);
+                    ql_pool_for_chunks(p, n, aligns[ai], cover_task, &c); /* other jobs between */
+                }
+                for (int64_t i = 0; i < n; i++) CHECK_EQ_INT(atomic_load(&c.hits[i]), 100);
+                CHECK(atomic_load(&c.bad_align) == 0);
+                CHECK(atomic_load(&c.max_thread) < threads);
+                free((void *)c.hits);
+            }
+        }
+        ql_pool_free(p);
+    }
+}
+
+/* Thread 1 takes 3x as long per index as thread 0: after some jobs it holds clearly fewer
+ * indices than thread 0 (an equal split would give each 512). */
+typedef struct skewed {
+    _Atomic int64_t count[2];
+} skewed;
+
+static void skewed_task(void *ctx, int64_t begin, int64_t end, int thread) {
+    skewed *s = ctx;
+    struct timespec ts = {0, (long)(end - begin) * (thread == 1 ? 3000 : 1000)};
+    nanosleep(&ts, NULL);
+    atomic_store(&s->count[thread], end - begin);
+}
+
+static void test_balanced_gives_a_slow_thread_less(void) {
+    ql_pool *p = NULL;
+    ql_error e = {0};
+    CHECK(ql_pool_new(2, &p, &e) == QL_OK);
+    if (!p) return;
+    skewed s = {{0, 0}};
+    for (int rep = 0; rep < 60; rep++) ql_pool_for_balanced(p, 1024, 16, 0, skewed_task, &s);
+    int64_t c0 = atomic_load(&s.count[0]), c1 = atomic_load(&s.count[1]);
+    CHECK_EQ_INT(c0 + c1, 1024);
+    /* the ideal is 768 / 256; sleeps overshoot, so only ask for a clear move */
+    CHECK(c0 >= 640);
+    CHECK(c1 >= 1024 / 8); /* never starved below a quarter of the equal share */
+    ql_pool_free(p);
+}
+
 static void test_small_jobs_run_on_the_caller(void) {
     ql_pool *p = NULL;
     ql_error e = {0};
@@ -109,6 +163,8 @@ static void test_bad_thread_count_is_an_error(void) {
 int main(void) {
     RUN(test_parallel_for_covers_each_index_once);
     RUN(test_chunks_cover_each_index_once);
+    RUN(test_balanced_covers_each_index_once);
+    RUN(test_balanced_gives_a_slow_thread_less);
     RUN(test_small_jobs_run_on_the_caller);
     RUN(test_pool_survives_idle_sleep);
     RUN(test_bad_thread_count_is_an_error);
