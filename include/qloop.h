@@ -380,6 +380,22 @@ bool ql_file_tensor(const ql_file *file, uint64_t i, ql_tensor_desc *desc);
  * buffer cannot be allocated. */
 double ql_read_bandwidth_gbps(size_t bytes, int32_t n_threads);
 
+/* A read-bandwidth probe kept for repeated single passes (its buffer allocated and
+ * touched once): for sampling the bandwidth between other work, e.g. between the tokens of
+ * a decode benchmark, at the moments that work runs. */
+typedef struct ql_bandwidth_probe ql_bandwidth_probe;
+
+/* `bytes` (0 = 256 MiB) read by `n_threads` threads (0 = physical cores); NULL when out of
+ * memory. */
+ql_bandwidth_probe *ql_bandwidth_probe_new(size_t bytes, int32_t n_threads);
+/* One pass over the buffer; adds its bytes and seconds to the probe's totals and returns
+ * its GB/s. */
+double ql_bandwidth_probe_pass(ql_bandwidth_probe *probe);
+/* Bytes / seconds over every pass since the last reset (GB/s; 0 before any pass), then,
+ * when `reset`, starts the totals again. */
+double ql_bandwidth_probe_mean(ql_bandwidth_probe *probe, bool reset);
+void ql_bandwidth_probe_free(ql_bandwidth_probe *probe);
+
 /* Physical cores of this machine (at least 1). */
 int32_t ql_physical_cores(void);
 
