@@ -18,8 +18,9 @@
  *     the GDS microcode fix.
  * So every lane equals simd/scalar_quant.c bit for bit, for any split or batching.
  *
- * Decode (n_tok = 1) prefetches along each of the 8 streamed rows, and Q8_0 / Q4_0 / Q4_1
- * run 8 rows x 4 blocks per step (dec_step; docs/PERFORMANCE.md, "AVX2 decode kernels").
+ * Decode (n_tok = 1) prefetches the rows at least PF_LEAD bytes ahead as one sequential
+ * stream, as simd/avx512_quant.c does, and Q8_0 / Q4_0 / Q4_1 run 8 rows x 4 blocks per step
+ * (dec_step; docs/PERFORMANCE.md, "AVX2 decode kernels" and "Decode, session 3").
  * Prompts: 8 rows x 4 tokens per register tile (docs/PERFORMANCE.md, "AVX2 prompt kernels").
  */
 #include <immintrin.h>
@@ -38,12 +39,12 @@
 enum {
     PAIRS = 8,   /* (row, token) pairs per tile: one per float lane */
     MAX_TOK = 2, /* tokens per tile at most */
-    /* decode: software prefetch distance along each of the 8 streamed weight rows (the
-     * hardware prefetcher follows them poorly). Measured best (docs/PERFORMANCE.md): the
-     * k-quants 256 B ahead into L1 (q6_k 7 -> 12 GB/s); Q8_0 / Q4_0 1 KiB ahead into L2,
-     * where 256 B or more into L1 was 10-25% slower than no prefetch at all. */
-    PF_K_BYTES = 256,
-    PF_Q32_BYTES = 1024,
+    /* decode: the tile at r prefetches, into L2, the rows at least PF_LEAD bytes ahead
+     * (whole tiles, at most PF_LEAD_TILES); per-row prefetch along the 8 streamed rows
+     * never reached the next tile's rows when rows are short (k = 2048: 28-50% of a plain
+     * read; docs/PERFORMANCE.md, "Decode, session 3") */
+    PF_LEAD = 48 << 10,
+    PF_LEAD_TILES = 6,
     Q8_0_BYTES = sizeof(ql_block_q8_0),
     Q8_K_BYTES = sizeof(ql_block_q8_k),
     /* prompts: tokens per register tile (QL_GEMM_CASES; 5 measured the same, 6 slower:
@@ -109,6 +110,8 @@ typedef struct tile {
     const uint8_t *w[PAIRS];   /* weight row r */
     const uint8_t *lw[PAIRS];  /* weight row of lane p */
     const uint8_t *x[MAX_TOK]; /* activation row t */
+    const uint8_t *pf;         /* decode: first byte of the rows to prefetch (NULL: none) */
+    size_t pf_blk;             /* decode: bytes of those rows to prefetch per block */
 } tile;
 
 QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes,
@@ -118,6 +121,28 @@ QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes
     for (int t = 0; t < T; t++)
         tl->x[t] = (const uint8_t *)x + (size_t)(t < n_tok ? t : n_tok - 1) * x_row_bytes;
     for (int p = 0; p < PAIRS; p++) tl->lw[p] = tl->w[p / T];
+    tl->pf = NULL;
+    tl->pf_blk = 0;
+}
+
+/* Decode: rows pf_skip .. pf_skip + pf_rows - 1 counted from the tile's first row are
+ * prefetched while it runs (rows are contiguous: one range of bytes). */
+QL_INLINE void tile_next(tile *tl, int T, const void *w, size_t row_bytes, int64_t pf_skip,
+                         int64_t pf_rows, size_t bs) {
+    if (T != 1 || pf_rows <= 0) return;
+    tl->pf = (const uint8_t *)w + (size_t)pf_skip * row_bytes;
+    tl->pf_blk = (size_t)pf_rows * bs;
+}
+
+/* Prefetches into L2 piece `part` of `parts` of the bytes that go with blocks b .. b+nblk-1
+ * of the range set by tile_next, in address order. */
+QL_INLINE void pf_next(const tile *tl, int64_t b, int nblk, int part, int parts) {
+    if (!tl->pf) return;
+    size_t len = tl->pf_blk * (size_t)nblk;
+    uintptr_t a = (uintptr_t)(tl->pf + (size_t)b * tl->pf_blk);
+    uintptr_t e = a + len * (size_t)(part + 1) / (size_t)parts;
+    for (a = (a + len * (size_t)part / (size_t)parts) & ~(uintptr_t)63; a < e; a += 64)
+        _mm_prefetch((const char *)a, _MM_HINT_T1);
 }
 
 /* Words 0 and 1 (NULL: not wanted) of the 4 bytes at `off` of each lane's weight row. */
@@ -151,14 +176,6 @@ QL_INLINE void tile_store(__m256 acc, int R, int T, int64_t n_rows, int64_t n_to
     _mm256_storeu_ps(out, acc);
     for (int r = 0; r < R && r < n_rows; r++)
         for (int t = 0; t < T && t < n_tok; t++) y[t * ldy + r] = out[r * T + t];
-}
-
-/* Decode: prefetches the `bytes` bytes at p + dist, into L1 (l1) or L2. */
-QL_INLINE void prefetch_row(const uint8_t *p, size_t bytes, size_t dist, int l1) {
-    for (size_t o = 0; o < bytes; o += 64) {
-        if (l1) _mm_prefetch((const char *)p + dist + o, _MM_HINT_T0);
-        else _mm_prefetch((const char *)p + dist + o, _MM_HINT_T1);
-    }
 }
 
 /* ---- Q8_0, Q4_0, Q4_1 weights x Q8_0 activations: one block of 32 per vector ----------- */
@@ -294,10 +311,8 @@ QL_INLINE __m256 dec_step(int kind, const tile *tl, int64_t b, __m256 acc) {
     __m256 t[2][2]; /* [pair][row group] */
     for (int j = 0; j < 2; j++) {
         const uint8_t *rw[4];
-        for (int l = 0; l < 4; l++) {
-            rw[l] = tl->w[4 * j + l] + off;
-            prefetch_row(rw[l], 4 * bs, PF_Q32_BYTES, 0);
-        }
+        pf_next(tl, b, 4, j, 2);
+        for (int l = 0; l < 4; l++) rw[l] = tl->w[4 * j + l] + off;
         for (int p = 0; p < 2; p++) {
             const size_t po = 2 * p * bs;
             __m256i v[4];
@@ -324,9 +339,10 @@ QL_INLINE __m256 dec_step(int kind, const tile *tl, int64_t b, __m256 acc) {
 
 QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
                         int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok,
-                        int64_t nb, float *y, int64_t ldy) {
+                        int64_t nb, float *y, int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
+    tile_next(&tl, T, w, row_bytes, pf_skip, pf_rows, q32_bytes(kind));
     __m256 acc = _mm256_setzero_ps();
     int64_t b = 0;
     if (T == 1)
@@ -417,7 +433,7 @@ QL_INLINE __m256 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m25
     __m256i vi[PAIRS], vm[PAIRS], gi[2], gm[2];
     for (int r = 0; r < R; r++) {
         const uint8_t *blk = tl->w[r] + (size_t)b * bs;
-        if (T == 1) prefetch_row(blk, bs, PF_K_BYTES, 1);
+        if (T == 1) pf_next(tl, b, 1, r, R);
         k_row s = k_row_load(kind, blk);
         __m256i ai[MAX_TOK];
         for (int t = 0; t < T; t++) ai[t] = _mm256_setzero_si256();
@@ -455,9 +471,10 @@ QL_INLINE __m256 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m25
 
 QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, int64_t n_rows,
                       const void *x, size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y,
-                      int64_t ldy) {
+                      int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
+    tile_next(&tl, T, w, row_bytes, pf_skip, pf_rows, k_bytes(kind));
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) acc = k_step(kind, R, T, &tl, b, acc);
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
@@ -856,7 +873,8 @@ QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, c
 /* ---- matmul entries ------------------------------------------------------------------------ */
 
 typedef void (*tile_fn)(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
-                        size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy);
+                        size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy,
+                        int64_t pf_skip, int64_t pf_rows);
 
 typedef void (*prompt_fn)(const void *w, size_t row_bytes, int64_t nb, const void *x,
                           size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
@@ -881,22 +899,32 @@ static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t 
         return;
     }
     if (n_tok == 1) {
-        for (int64_t r = r0; r < r1; r += 8)
+        /* the tile at r prefetches the one `lead` tiles after it; the first tile of the
+         * range also the `lead - 1` before that */
+        int64_t tile_bytes = 8 * (int64_t)row_bytes;
+        int64_t lead = (PF_LEAD + tile_bytes - 1) / tile_bytes;
+        lead = lead < 1 ? 1 : lead > PF_LEAD_TILES ? PF_LEAD_TILES : lead;
+        for (int64_t r = r0; r < r1; r += 8) {
+            int64_t skip = r == r0 ? 8 : lead * 8, end = r + lead * 8 + 8;
+            if (end > r1) end = r1;
             ts->t8x1(wc + (size_t)r * row_bytes, row_bytes, r1 - r < 8 ? r1 - r : 8, x,
-                     x_row_bytes, 1, nb, y + r, ldy);
+                     x_row_bytes, 1, nb, y + r, ldy, skip, end - r - skip);
+        }
         return;
     }
     for (int64_t r = r0; r < r1; r += 4)
         for (int64_t t = 0; t < n_tok; t += 2)
             ts->t4x2(wc + (size_t)r * row_bytes, row_bytes, r1 - r < 4 ? r1 - r : 4,
                      xc + (size_t)t * x_row_bytes, x_row_bytes, n_tok - t < 2 ? n_tok - t : 2,
-                     nb, y + t * ldy + r, ldy);
+                     nb, y + t * ldy + r, ldy, 0, 0);
 }
 
 #define QL_TILE(name, impl, kind, R, T)                                                    \
     static void name(const void *w, size_t row_bytes, int64_t n_rows, const void *x,       \
-                     size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy) { \
-        impl(kind, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok, nb, y, ldy);         \
+                     size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy,  \
+                     int64_t pf_skip, int64_t pf_rows) {                                    \
+        impl(kind, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok, nb, y, ldy, pf_skip,  \
+             pf_rows);                                                                      \
     }
 
 #define QL_PROMPT(name, impl, kind)                                                         \
