@@ -755,12 +755,21 @@ QL_INLINE __m512i kd_q4k_scales(__m512i h) {
     return _mm512_or_si512(r, _mm512_and_si512(_mm512_srli_epi16(x2, 2), m3));
 }
 
-/* vpermw index: int16 words 0-3 of chunk k = sc[4h + 2(k >= 2)] of row c (word 8c + ...),
- * words 4-7 = sc[4h + 1 + 2(k >= 2)] (the vpackssdw order of a (lo, up) pair). */
-QL_INLINE __m512i kd_sc_idx(int c, int h) {
-    const short a = (short)(8 * c + 4 * h), b = (short)(a + 2);
-    return _mm512_set_epi16(b + 1, b + 1, b + 1, b + 1, b, b, b, b, b + 1, b + 1, b + 1, b + 1, b, b, b, b,
-                            a + 1, a + 1, a + 1, a + 1, a, a, a, a, a + 1, a + 1, a + 1, a + 1, a, a, a, a);
+/* vpermw index for rows (c, c + 1) of sc16, half h, u = 0 (lo) / 1 (up): int16 words 0-3
+ * of chunk k = sc[4h + u + 2(k >= 2)] of row c (word 8c + ...), words 4-7 = the same of
+ * row c + 1 (the vpackssdw order of a (row c, row c + 1) pair). */
+QL_INLINE __m512i kd_sc_idx(int c, int h, int u) {
+    const short a = (short)(8 * c + 4 * h + u), b = (short)(a + 2);
+    return _mm512_set_epi16(b + 8, b + 8, b + 8, b + 8, b, b, b, b, b + 8, b + 8, b + 8, b + 8, b, b, b, b,
+                            a + 8, a + 8, a + 8, a + 8, a, a, a, a, a + 8, a + 8, a + 8, a + 8, a, a, a, a);
+}
+
+/* v0 chunk k: [A, A, B, B], v1: [C, C, D, D] (int32 partial sums of rows A..D) ->
+ * chunk k: [A0 + A1, B0 + B1, C0 + C1, D0 + D1]. */
+QL_INLINE __m512i kd_pair_fold(__m512i v0, __m512i v1) {
+    const __m512 a = _mm512_castsi512_ps(v0), b = _mm512_castsi512_ps(v1);
+    return _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))),
+                            _mm512_castps_si512(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))));
 }
 
 QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
@@ -781,7 +790,7 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
         const uint8_t *p[4];
         for (int c = 0; c < 4; c++) p[c] = tl->w[4 * j + c] + off;
         pf_next(tl, b, 1, j, 4);
-        __m512i v[4];
+        __m512i v[2];
         hv[j] = kd_load4(p, 0);
         const __m512i dec = kd_q4k_scales(hv[j]);
         const __m512i mnw = _mm512_broadcast_i32x4(_mm_setr_epi8(8, -128, 9, -128, 10, -128, 11, -128, 12, -128, 13, -128, 14, -128, 15, -128));
@@ -789,22 +798,28 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
         /* chunk c: row 4j + c's sc[0..7] as int16 */
         const __m512i sc16 = _mm512_shuffle_epi8(dec, _mm512_broadcast_i32x4(_mm_setr_epi8(
                                  0, -128, 1, -128, 2, -128, 3, -128, 4, -128, 5, -128, 6, -128, 7, -128)));
-        for (int c = 0; c < 4; c++) {
-            const uint8_t *blk = p[c];
+        /* rows (2i, 2i + 1) of the 4 packed together: chunk k of v[i] = [2 sums of row 2i,
+         * 2 of row 2i + 1] */
+        for (int i = 0; i < 2; i++) {
             __m512i ai = zero;
             for (int h = 0; h < 2; h++) {
-                __m512i a = _mm512_loadu_si512(blk + 16 + 64 * h);
-                /* 8 partial sums per sub-block, |.| <= 4 * 15 * 128: int16 */
-                __m512i lo = _mm512_dpbusd_epi32(zero, _mm512_and_si512(a, m4), xv[2 * h]);
-                __m512i up = _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(a, 4), m4), xv[2 * h + 1]);
-                /* chunk k: [4 sums of lo, 4 of up] as int16, scaled by sc[4h + 2(k >= 2)] and
-                 * sc[4h + 1 + 2(k >= 2)] */
-                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(lo, up),
-                                         _mm512_permutexvar_epi16(kd_sc_idx(c, h), sc16));
+                __m512i lo[2], up[2];
+                for (int e = 0; e < 2; e++) {
+                    __m512i a = _mm512_loadu_si512(p[2 * i + e] + 16 + 64 * h);
+                    /* 8 partial sums per sub-block, |.| <= 4 * 15 * 128: int16 */
+                    lo[e] = _mm512_dpbusd_epi32(zero, _mm512_and_si512(a, m4), xv[2 * h]);
+                    up[e] = _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(a, 4), m4), xv[2 * h + 1]);
+                }
+                /* chunk k: [4 sums of row 2i, 4 of row 2i + 1] as int16, scaled by their
+                 * sc[4h + u + 2(k >= 2)] */
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(lo[0], lo[1]),
+                                         _mm512_permutexvar_epi16(kd_sc_idx(2 * i, h, 0), sc16));
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(up[0], up[1]),
+                                         _mm512_permutexvar_epi16(kd_sc_idx(2 * i, h, 1), sc16));
             }
-            v[c] = ai;
+            v[i] = ai;
         }
-        g[j] = reduce4(v[0], v[1], v[2], v[3]);
+        g[j] = kd_pair_fold(v[0], v[1]);
     }
     __m512i lo, hi;
     reduce_halves(g, 0, &lo, &hi);
