@@ -853,9 +853,10 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
  * the scales (one vpermw) adds sc_j * (q - 32) . x to one int32 vector per row. Then
  * reduce4 + reduce_halves give each row's exact total, lane = row, and the float chain is
  * k_step's (scalar's): acc + (dx * d) * total. */
-/* k + 4 * (i / 4 % 2) for int16 word i of chunk k. */
-static const int16_t kq6_pack_sub[32] = {0, 0, 0, 0, 4, 4, 4, 4, 1, 1, 1, 1, 5, 5, 5, 5,
-                                         2, 2, 2, 2, 6, 6, 6, 6, 3, 3, 3, 3, 7, 7, 7, 7};
+/* k + 32 * (i / 4 % 2) for int16 word i of chunk k: scales[k] of row A (words 0-15 of the
+ * first vpermt2w source) for words 0-3, of row B (the second source) for words 4-7. */
+static const int16_t kq6_pair_sub[32] = {0, 0, 0, 0, 32, 32, 32, 32, 1, 1, 1, 1, 33, 33, 33, 33,
+                                         2, 2, 2, 2, 34, 34, 34, 34, 3, 3, 3, 3, 35, 35, 35, 35};
 
 QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
     const size_t bs = sizeof(ql_block_q6_k), off = (size_t)b * bs;
@@ -865,11 +866,11 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
     const __m512i m2 = _mm512_inserti64x4(_mm512_set1_epi8(0x30), _mm256_set1_epi8((char)0xC0), 1);
     const __m512i s1 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
     const __m512i s2 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    /* vpackssdw of (lo, up) half h: int16 words 0-3 of chunk k scale by scales[8h + k],
-     * words 4-7 by scales[8h + 4 + k] */
-    __m512i sidx[2];
-    for (int h = 0; h < 2; h++)
-        sidx[h] = _mm512_add_epi16(_mm512_set1_epi16((short)(8 * h)), _mm512_loadu_si512(kq6_pack_sub));
+    /* vpackssdw of rows (A, B), half h, L (u = 0) or U (u = 1): int16 words 0-3 of chunk k
+     * scale by row A's scales[8h + 4u + k], words 4-7 by row B's */
+    __m512i sidx[4];
+    for (int i = 0; i < 4; i++)
+        sidx[i] = _mm512_add_epi16(_mm512_set1_epi16((short)(4 * i)), _mm512_loadu_si512(kq6_pair_sub));
     __m512i xv[4];
     for (int c = 0; c < 4; c++) xv[c] = _mm512_loadu_si512(xb + 4 + 64 * c);
     /* -32 * (sum of each activation dword's 4 bytes): the accumulator vpdpbusd starts from,
@@ -881,26 +882,36 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
     __m512i g[4];
     for (int j = 0; j < 4; j++) {
         pf_next(tl, b, 1, j, 4);
-        __m512i v[4];
-        for (int l = 0; l < 4; l++) {
-            const uint8_t *blk = tl->w[4 * j + l] + off;
-            const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192))));
+        /* rows (4j + 2i, 4j + 2i + 1) packed together: chunk k of v[i] = [2 sums of the
+         * first row, 2 of the second] */
+        __m512i v[2];
+        for (int i = 0; i < 2; i++) {
+            const uint8_t *blk[2] = {tl->w[4 * j + 2 * i] + off, tl->w[4 * j + 2 * i + 1] + off};
+            __m512i sc[2];
+            for (int e = 0; e < 2; e++)
+                sc[e] = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk[e] + 192))));
             __m512i ai = _mm512_setzero_si512();
             for (int h = 0; h < 2; h++) {
-                const __m512i a = _mm512_loadu_si512(blk + 64 * h);
-                const __m512i hq = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h)));
-                /* 0xEC: (a & c) | b */
-                __m512i lo = _mm512_ternarylogic_epi32(a, _mm512_sllv_epi16(_mm512_and_si512(hq, m1), s1), m4, 0xEC);
-                __m512i up = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 4), _mm512_srlv_epi16(_mm512_and_si512(hq, m2), s2), m4, 0xEC);
-                /* 4 partial sums of (q - 32) x per sub-block of 16, |.| <= 4 * 32 * 128:
-                 * int16 */
-                __m512i pl = _mm512_dpbusd_epi32(x32[2 * h], lo, xv[2 * h]);
-                __m512i pu = _mm512_dpbusd_epi32(x32[2 * h + 1], up, xv[2 * h + 1]);
-                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(pl, pu), _mm512_permutexvar_epi16(sidx[h], sc));
+                __m512i pl[2], pu[2];
+                for (int e = 0; e < 2; e++) {
+                    const __m512i a = _mm512_loadu_si512(blk[e] + 64 * h);
+                    const __m512i hq = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk[e] + 128 + 32 * h)));
+                    /* 0xEC: (a & c) | b */
+                    __m512i lo = _mm512_ternarylogic_epi32(a, _mm512_sllv_epi16(_mm512_and_si512(hq, m1), s1), m4, 0xEC);
+                    __m512i up = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 4), _mm512_srlv_epi16(_mm512_and_si512(hq, m2), s2), m4, 0xEC);
+                    /* 4 partial sums of (q - 32) x per sub-block of 16, |.| <= 4 * 32 * 128:
+                     * int16 */
+                    pl[e] = _mm512_dpbusd_epi32(x32[2 * h], lo, xv[2 * h]);
+                    pu[e] = _mm512_dpbusd_epi32(x32[2 * h + 1], up, xv[2 * h + 1]);
+                }
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(pl[0], pl[1]),
+                                         _mm512_permutex2var_epi16(sc[0], sidx[2 * h], sc[1]));
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(pu[0], pu[1]),
+                                         _mm512_permutex2var_epi16(sc[0], sidx[2 * h + 1], sc[1]));
             }
-            v[l] = ai;
+            v[i] = ai;
         }
-        g[j] = reduce4(v[0], v[1], v[2], v[3]);
+        g[j] = kd_pair_fold(v[0], v[1]);
     }
     __m512i lo, hi;
     reduce_halves(g, 0, &lo, &hi);
