@@ -743,16 +743,22 @@ QL_INLINE __m512i kd_lane_rows(const __m512i h[4]) {
     return kd_transpose(t);
 }
 
-/* Q4_K header chunk [d, dmin, p0..p11] -> [sc0..sc7, mn0..mn7] (ql_k_scales_unpack). */
-QL_INLINE __m512i kd_q4k_scales(__m512i h) {
-    const __m512i c1 = _mm512_broadcast_i32x4(_mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15));
-    const __m512i c2 = _mm512_broadcast_i32x4(_mm_setr_epi8(-128, -128, -128, -128, 4, 5, 6, 7, -128, -128, -128, -128, 8, 9, 10, 11));
-    const __m512i m1 = _mm512_broadcast_i32x4(_mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0));
-    const __m512i m2 = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 0x0f0f0f0f));
-    const __m512i m3 = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-    __m512i x1 = _mm512_shuffle_epi8(h, c1), x2 = _mm512_shuffle_epi8(h, c2);
-    __m512i r = _mm512_or_si512(_mm512_and_si512(x1, m1), _mm512_and_si512(_mm512_srli_epi16(x1, 4), m2));
-    return _mm512_or_si512(r, _mm512_and_si512(_mm512_srli_epi16(x2, 2), m3));
+/* Q4_K header chunk [d, dmin, p0..p11] -> sc0..sc7 (*sc) and mn0..mn7 (*mn) as int16 words
+ * (ql_k_scales_unpack). Word j of y1 is p[j] (j < 4) or p[j + 4] | p[j - 4] << 8, so sc[j]
+ * is y1 & 63 or y1 & 15 | (y1 >> 10) & 0x30; word j of y2 is p[j + 4] (j < 4) or
+ * p[j + 4] | p[j] << 8, so mn[j] is y2 & 63 or (y2 >> 4) & 15 | (y2 >> 10) & 0x30. One
+ * vpternlogd selects per bit (mask M: 63 or 15 per word) from the two shifted copies, whose
+ * other bits are zero where they are taken. */
+QL_INLINE void kd_q4k_scales(__m512i h, __m512i *sc, __m512i *mn) {
+    const __m512i c1 = _mm512_broadcast_i32x4(_mm_setr_epi8(4, -128, 5, -128, 6, -128, 7, -128, 12, 4, 13, 5, 14, 6, 15, 7));
+    const __m512i c2 = _mm512_broadcast_i32x4(_mm_setr_epi8(8, -128, 9, -128, 10, -128, 11, -128, 12, 8, 13, 9, 14, 10, 15, 11));
+    const __m512i m = _mm512_broadcast_i32x4(_mm_setr_epi16(63, 63, 63, 63, 15, 15, 15, 15));
+    const __m512i s1 = _mm512_broadcast_i32x4(_mm_setr_epi16(0, 0, 0, 0, 4, 4, 4, 4));
+    const __m512i s2 = _mm512_broadcast_i32x4(_mm_setr_epi16(16, 16, 16, 16, 10, 10, 10, 10));
+    const __m512i y1 = _mm512_shuffle_epi8(h, c1), y2 = _mm512_shuffle_epi8(h, c2);
+    /* 0xE4: c ? a : b per bit */
+    *sc = _mm512_ternarylogic_epi32(y1, _mm512_srli_epi16(y1, 10), m, 0xE4);
+    *mn = _mm512_ternarylogic_epi32(_mm512_srlv_epi16(y2, s1), _mm512_srlv_epi16(y2, s2), m, 0xE4);
 }
 
 /* vpermw index for rows (c, c + 1) of sc16, half h, u = 0 (lo) / 1 (up): int16 words 0-3
@@ -792,12 +798,10 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
         pf_next(tl, b, 1, j, 4);
         __m512i v[2];
         hv[j] = kd_load4(p, 0);
-        const __m512i dec = kd_q4k_scales(hv[j]);
-        const __m512i mnw = _mm512_broadcast_i32x4(_mm_setr_epi8(8, -128, 9, -128, 10, -128, 11, -128, 12, -128, 13, -128, 14, -128, 15, -128));
-        mv[j] = _mm512_madd_epi16(_mm512_shuffle_epi8(dec, mnw), bsx); /* mn words x pairs */
-        /* chunk c: row 4j + c's sc[0..7] as int16 */
-        const __m512i sc16 = _mm512_shuffle_epi8(dec, _mm512_broadcast_i32x4(_mm_setr_epi8(
-                                 0, -128, 1, -128, 2, -128, 3, -128, 4, -128, 5, -128, 6, -128, 7, -128)));
+        /* chunk c: row 4j + c's sc[0..7] and mn[0..7] as int16 */
+        __m512i sc16, mn16;
+        kd_q4k_scales(hv[j], &sc16, &mn16);
+        mv[j] = _mm512_madd_epi16(mn16, bsx); /* mn words x pairs */
         /* rows (2i, 2i + 1) of the 4 packed together: chunk k of v[i] = [2 sums of row 2i,
          * 2 of row 2i + 1] */
         for (int i = 0; i < 2; i++) {
