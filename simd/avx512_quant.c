@@ -9,8 +9,8 @@
  *  1. Integer products run 64 bytes at a time: `vpdpbusd` (unsigned x signed bytes) for
  *     Q8_0 / Q4_0 / Q4_1 against Q8_0 activations, `vpmaddubsw` + `vpdpwssd` (pairs of
  *     products times the 16-bit sub-block scale) for the k-quants against Q8_K (decode:
- *     `vpdpbusd`, then the int16-sized sums of two sub-blocks packed by `vpackssdw` and
- *     scaled by one `vpdpwssd`, kd_step / kq6_step). Signed
+ *     `vpdpbusd`, then the int16-sized sums of two rows' sub-blocks packed by `vpackssdw`
+ *     and scaled by one `vpdpwssd`, kd_step / kq6_step). Signed
  *     weights are made unsigned by an offset that a per-token correction removes:
  *       Q8_0:  sum w x = sum (w + 128) x - 128 sum x        (sum x: vpdpbusd with 0x80)
  *       Q4_0:  sum (q - 8) x = sum q x - 8 sum x
@@ -711,16 +711,18 @@ QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m51
  * Each row's 256 levels come from two 64-byte loads of qs as 4 vectors of 64 nibbles
  * (AND, shift + AND: sub-blocks [0 | 2], [1 | 3], [4 | 6], [5 | 7]), multiplied by the
  * activations (rearranged once per step, shared by all rows) with one vpdpbusd each: 8 int32
- * partial sums per sub-block, |.| <= 4 * 15 * 128, so int16. vpackssdw packs the [0 | 2] and
- * [1 | 3] sums (chunk k: 4 words of sub-block 2(k >= 2), 4 of 1 + 2(k >= 2)) and one vpdpwssd
- * multiplies them by their scales (one vpermw of the row's scale words) into one int32
- * vector per row: 16 vector operations per row instead of 19 with vpmaddubsw + vpdpwssd per
- * 64 levels. reduce4 + reduce_halves give every row's exact isum, lane = row. The 16-byte
+ * partial sums per sub-block, |.| <= 4 * 15 * 128, so int16. Rows go in pairs (A, B):
+ * vpackssdw packs A's and B's sums of the same sub-blocks (chunk k: 4 words of A, 4 of B;
+ * first the [0 | 2] vectors, then [1 | 3]) and one vpdpwssd multiplies them by their scales
+ * (one vpermw of the 4 rows' scale words), so one int32 vector per pair holds chunk k =
+ * [2 sums of A, 2 of B]. kd_pair_fold (2 vshufps + 1 add) turns the two pairs of rows
+ * 4j .. 4j+3 into chunk k = [row 4j, 4j+1, 4j+2, 4j+3] (reduce4's layout at a third of its
+ * cost) and reduce_halves gives every row's exact isum, lane = row. The 16-byte
  * headers (d, dmin, 12 packed scale bytes) of rows 4j .. 4j+3 are loaded as one vector
- * (chunk c = row 4j + c); the 6-bit scales and mins are decoded there with in-chunk byte
- * shuffles (then one vpshufb widens the 4 rows' scales to words), msum comes from vpmaddwd +
- * reduce4, and d / dmin reach lane = row by masked shuffles and one permute. The float chain
- * is k_step's (scalar's). */
+ * (chunk c = row 4j + c); the 6-bit scales and mins are decoded there straight to int16
+ * words (kd_q4k_scales: one vpshufb, shifts and one vpternlogd each), msum comes from
+ * vpmaddwd + reduce4, and d / dmin reach lane = row by masked shuffles and one permute. The
+ * float chain is k_step's (scalar's). */
 
 /* The 16 bytes at p[0] + off, p[1] + off, p[2] + off, p[3] + off as chunks 0..3. */
 QL_INLINE __m512i kd_load4(const uint8_t *const p[4], size_t off) {
@@ -852,11 +854,13 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
  *   U_h = (A_h >> 4 & 15) | ((H_h & M2) >> [0 | 2]),  elements 128h + 64 + i
  * 128-bit chunk k of L_h is sub-block 8h + k, of U_h 8h + 4 + k. One vpdpbusd each with the
  * activations, starting from -32 * (the sum of each activation dword, once per step), gives
- * 4 int32 sums of (q - 32) x per sub-block, |.| <= 4 * 32 * 128: int16. vpackssdw packs L_h's
- * and U_h's (chunk k: 4 words of sub-block 8h + k, 4 of 8h + 4 + k) and one vpdpwssd with
- * the scales (one vpermw) adds sc_j * (q - 32) . x to one int32 vector per row. Then
- * reduce4 + reduce_halves give each row's exact total, lane = row, and the float chain is
- * k_step's (scalar's): acc + (dx * d) * total. */
+ * 4 int32 sums of (q - 32) x per sub-block, |.| <= 4 * 32 * 128: int16. Rows go in pairs
+ * (A, B) as in kd_step: vpackssdw packs A's and B's L_h sums (chunk k: 4 words of sub-block
+ * 8h + k of A, 4 of B), then their U_h sums (sub-block 8h + 4 + k), and one vpdpwssd each with
+ * the scales (one vpermt2w of A's and B's scale words) adds sc_j * (q - 32) . x to one int32
+ * vector per pair (chunk k: [2 sums of A, 2 of B]). Then kd_pair_fold + reduce_halves give
+ * each row's exact total, lane = row, and the float chain is k_step's (scalar's):
+ * acc + (dx * d) * total. */
 /* k + 32 * (i / 4 % 2) for int16 word i of chunk k: scales[k] of row A (words 0-15 of the
  * first vpermt2w source) for words 0-3, of row B (the second source) for words 4-7. */
 static const int16_t kq6_pair_sub[32] = {0, 0, 0, 0, 32, 32, 32, 32, 1, 1, 1, 1, 33, 33, 33, 33,
