@@ -9,8 +9,8 @@
  *  1. Integer products run 64 bytes at a time: `vpdpbusd` (unsigned x signed bytes) for
  *     Q8_0 / Q4_0 / Q4_1 against Q8_0 activations, `vpmaddubsw` + `vpdpwssd` (pairs of
  *     products times the 16-bit sub-block scale) for the k-quants against Q8_K (decode:
- *     `vpdpbusd`, then the int16-sized sums of two sub-blocks packed by `vpackssdw` and
- *     scaled by one `vpdpwssd`, kd_step / kq6_step). Signed
+ *     `vpdpbusd`, then the int16-sized sums of two rows' sub-blocks packed by `vpackssdw`
+ *     and scaled by one `vpdpwssd`, kd_step / kq6_step). Signed
  *     weights are made unsigned by an offset that a per-token correction removes:
  *       Q8_0:  sum w x = sum (w + 128) x - 128 sum x        (sum x: vpdpbusd with 0x80)
  *       Q4_0:  sum (q - 8) x = sum q x - 8 sum x
@@ -711,16 +711,18 @@ QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m51
  * Each row's 256 levels come from two 64-byte loads of qs as 4 vectors of 64 nibbles
  * (AND, shift + AND: sub-blocks [0 | 2], [1 | 3], [4 | 6], [5 | 7]), multiplied by the
  * activations (rearranged once per step, shared by all rows) with one vpdpbusd each: 8 int32
- * partial sums per sub-block, |.| <= 4 * 15 * 128, so int16. vpackssdw packs the [0 | 2] and
- * [1 | 3] sums (chunk k: 4 words of sub-block 2(k >= 2), 4 of 1 + 2(k >= 2)) and one vpdpwssd
- * multiplies them by their scales (one vpermw of the row's scale words) into one int32
- * vector per row: 16 vector operations per row instead of 19 with vpmaddubsw + vpdpwssd per
- * 64 levels. reduce4 + reduce_halves give every row's exact isum, lane = row. The 16-byte
+ * partial sums per sub-block, |.| <= 4 * 15 * 128, so int16. Rows go in pairs (A, B):
+ * vpackssdw packs A's and B's sums of the same sub-blocks (chunk k: 4 words of A, 4 of B;
+ * first the [0 | 2] vectors, then [1 | 3]) and one vpdpwssd multiplies them by their scales
+ * (one vpermw of the 4 rows' scale words), so one int32 vector per pair holds chunk k =
+ * [2 sums of A, 2 of B]. kd_pair_fold (2 vshufps + 1 add) turns the two pairs of rows
+ * 4j .. 4j+3 into chunk k = [row 4j, 4j+1, 4j+2, 4j+3] (reduce4's layout at a third of its
+ * cost) and reduce_halves gives every row's exact isum, lane = row. The 16-byte
  * headers (d, dmin, 12 packed scale bytes) of rows 4j .. 4j+3 are loaded as one vector
- * (chunk c = row 4j + c); the 6-bit scales and mins are decoded there with in-chunk byte
- * shuffles (then one vpshufb widens the 4 rows' scales to words), msum comes from vpmaddwd +
- * reduce4, and d / dmin reach lane = row by masked shuffles and one permute. The float chain
- * is k_step's (scalar's). */
+ * (chunk c = row 4j + c); the 6-bit scales and mins are decoded there straight to int16
+ * words (kd_q4k_scales: one vpshufb, shifts and one vpternlogd each), msum comes from
+ * vpmaddwd + reduce4, and d / dmin reach lane = row by masked shuffles and one permute. The
+ * float chain is k_step's (scalar's). */
 
 /* The 16 bytes at p[0] + off, p[1] + off, p[2] + off, p[3] + off as chunks 0..3. */
 QL_INLINE __m512i kd_load4(const uint8_t *const p[4], size_t off) {
@@ -743,24 +745,39 @@ QL_INLINE __m512i kd_lane_rows(const __m512i h[4]) {
     return kd_transpose(t);
 }
 
-/* Q4_K header chunk [d, dmin, p0..p11] -> [sc0..sc7, mn0..mn7] (ql_k_scales_unpack). */
-QL_INLINE __m512i kd_q4k_scales(__m512i h) {
-    const __m512i c1 = _mm512_broadcast_i32x4(_mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15));
-    const __m512i c2 = _mm512_broadcast_i32x4(_mm_setr_epi8(-128, -128, -128, -128, 4, 5, 6, 7, -128, -128, -128, -128, 8, 9, 10, 11));
-    const __m512i m1 = _mm512_broadcast_i32x4(_mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0));
-    const __m512i m2 = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 0x0f0f0f0f));
-    const __m512i m3 = _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-    __m512i x1 = _mm512_shuffle_epi8(h, c1), x2 = _mm512_shuffle_epi8(h, c2);
-    __m512i r = _mm512_or_si512(_mm512_and_si512(x1, m1), _mm512_and_si512(_mm512_srli_epi16(x1, 4), m2));
-    return _mm512_or_si512(r, _mm512_and_si512(_mm512_srli_epi16(x2, 2), m3));
+/* Q4_K header chunk [d, dmin, p0..p11] -> sc0..sc7 (*sc) and mn0..mn7 (*mn) as int16 words
+ * (ql_k_scales_unpack). Word j of y1 is p[j] (j < 4) or p[j + 4] | p[j - 4] << 8, so sc[j]
+ * is y1 & 63 or y1 & 15 | (y1 >> 10) & 0x30; word j of y2 is p[j + 4] (j < 4) or
+ * p[j + 4] | p[j] << 8, so mn[j] is y2 & 63 or (y2 >> 4) & 15 | (y2 >> 10) & 0x30. One
+ * vpternlogd selects per bit (mask M: 63 or 15 per word) from the two shifted copies, whose
+ * other bits are zero where they are taken. */
+QL_INLINE void kd_q4k_scales(__m512i h, __m512i *sc, __m512i *mn) {
+    const __m512i c1 = _mm512_broadcast_i32x4(_mm_setr_epi8(4, -128, 5, -128, 6, -128, 7, -128, 12, 4, 13, 5, 14, 6, 15, 7));
+    const __m512i c2 = _mm512_broadcast_i32x4(_mm_setr_epi8(8, -128, 9, -128, 10, -128, 11, -128, 12, 8, 13, 9, 14, 10, 15, 11));
+    const __m512i m = _mm512_broadcast_i32x4(_mm_setr_epi16(63, 63, 63, 63, 15, 15, 15, 15));
+    const __m512i s1 = _mm512_broadcast_i32x4(_mm_setr_epi16(0, 0, 0, 0, 4, 4, 4, 4));
+    const __m512i s2 = _mm512_broadcast_i32x4(_mm_setr_epi16(16, 16, 16, 16, 10, 10, 10, 10));
+    const __m512i y1 = _mm512_shuffle_epi8(h, c1), y2 = _mm512_shuffle_epi8(h, c2);
+    /* 0xE4: c ? a : b per bit */
+    *sc = _mm512_ternarylogic_epi32(y1, _mm512_srli_epi16(y1, 10), m, 0xE4);
+    *mn = _mm512_ternarylogic_epi32(_mm512_srlv_epi16(y2, s1), _mm512_srlv_epi16(y2, s2), m, 0xE4);
 }
 
-/* vpermw index: int16 words 0-3 of chunk k = sc[4h + 2(k >= 2)] of row c (word 8c + ...),
- * words 4-7 = sc[4h + 1 + 2(k >= 2)] (the vpackssdw order of a (lo, up) pair). */
-QL_INLINE __m512i kd_sc_idx(int c, int h) {
-    const short a = (short)(8 * c + 4 * h), b = (short)(a + 2);
-    return _mm512_set_epi16(b + 1, b + 1, b + 1, b + 1, b, b, b, b, b + 1, b + 1, b + 1, b + 1, b, b, b, b,
-                            a + 1, a + 1, a + 1, a + 1, a, a, a, a, a + 1, a + 1, a + 1, a + 1, a, a, a, a);
+/* vpermw index for rows (c, c + 1) of sc16, half h, u = 0 (lo) / 1 (up): int16 words 0-3
+ * of chunk k = sc[4h + u + 2(k >= 2)] of row c (word 8c + ...), words 4-7 = the same of
+ * row c + 1 (the vpackssdw order of a (row c, row c + 1) pair). */
+QL_INLINE __m512i kd_sc_idx(int c, int h, int u) {
+    const short a = (short)(8 * c + 4 * h + u), b = (short)(a + 2);
+    return _mm512_set_epi16(b + 8, b + 8, b + 8, b + 8, b, b, b, b, b + 8, b + 8, b + 8, b + 8, b, b, b, b,
+                            a + 8, a + 8, a + 8, a + 8, a, a, a, a, a + 8, a + 8, a + 8, a + 8, a, a, a, a);
+}
+
+/* v0 chunk k: [A, A, B, B], v1: [C, C, D, D] (int32 partial sums of rows A..D) ->
+ * chunk k: [A0 + A1, B0 + B1, C0 + C1, D0 + D1]. */
+QL_INLINE __m512i kd_pair_fold(__m512i v0, __m512i v1) {
+    const __m512 a = _mm512_castsi512_ps(v0), b = _mm512_castsi512_ps(v1);
+    return _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))),
+                            _mm512_castps_si512(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))));
 }
 
 QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
@@ -781,30 +798,34 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
         const uint8_t *p[4];
         for (int c = 0; c < 4; c++) p[c] = tl->w[4 * j + c] + off;
         pf_next(tl, b, 1, j, 4);
-        __m512i v[4];
+        __m512i v[2];
         hv[j] = kd_load4(p, 0);
-        const __m512i dec = kd_q4k_scales(hv[j]);
-        const __m512i mnw = _mm512_broadcast_i32x4(_mm_setr_epi8(8, -128, 9, -128, 10, -128, 11, -128, 12, -128, 13, -128, 14, -128, 15, -128));
-        mv[j] = _mm512_madd_epi16(_mm512_shuffle_epi8(dec, mnw), bsx); /* mn words x pairs */
-        /* chunk c: row 4j + c's sc[0..7] as int16 */
-        const __m512i sc16 = _mm512_shuffle_epi8(dec, _mm512_broadcast_i32x4(_mm_setr_epi8(
-                                 0, -128, 1, -128, 2, -128, 3, -128, 4, -128, 5, -128, 6, -128, 7, -128)));
-        for (int c = 0; c < 4; c++) {
-            const uint8_t *blk = p[c];
+        /* chunk c: row 4j + c's sc[0..7] and mn[0..7] as int16 */
+        __m512i sc16, mn16;
+        kd_q4k_scales(hv[j], &sc16, &mn16);
+        mv[j] = _mm512_madd_epi16(mn16, bsx); /* mn words x pairs */
+        /* rows (2i, 2i + 1) of the 4 packed together: chunk k of v[i] = [2 sums of row 2i,
+         * 2 of row 2i + 1] */
+        for (int i = 0; i < 2; i++) {
             __m512i ai = zero;
             for (int h = 0; h < 2; h++) {
-                __m512i a = _mm512_loadu_si512(blk + 16 + 64 * h);
-                /* 8 partial sums per sub-block, |.| <= 4 * 15 * 128: int16 */
-                __m512i lo = _mm512_dpbusd_epi32(zero, _mm512_and_si512(a, m4), xv[2 * h]);
-                __m512i up = _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(a, 4), m4), xv[2 * h + 1]);
-                /* chunk k: [4 sums of lo, 4 of up] as int16, scaled by sc[4h + 2(k >= 2)] and
-                 * sc[4h + 1 + 2(k >= 2)] */
-                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(lo, up),
-                                         _mm512_permutexvar_epi16(kd_sc_idx(c, h), sc16));
+                __m512i lo[2], up[2];
+                for (int e = 0; e < 2; e++) {
+                    __m512i a = _mm512_loadu_si512(p[2 * i + e] + 16 + 64 * h);
+                    /* 8 partial sums per sub-block, |.| <= 4 * 15 * 128: int16 */
+                    lo[e] = _mm512_dpbusd_epi32(zero, _mm512_and_si512(a, m4), xv[2 * h]);
+                    up[e] = _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(a, 4), m4), xv[2 * h + 1]);
+                }
+                /* chunk k: [4 sums of row 2i, 4 of row 2i + 1] as int16, scaled by their
+                 * sc[4h + u + 2(k >= 2)] */
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(lo[0], lo[1]),
+                                         _mm512_permutexvar_epi16(kd_sc_idx(2 * i, h, 0), sc16));
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(up[0], up[1]),
+                                         _mm512_permutexvar_epi16(kd_sc_idx(2 * i, h, 1), sc16));
             }
-            v[c] = ai;
+            v[i] = ai;
         }
-        g[j] = reduce4(v[0], v[1], v[2], v[3]);
+        g[j] = kd_pair_fold(v[0], v[1]);
     }
     __m512i lo, hi;
     reduce_halves(g, 0, &lo, &hi);
@@ -833,14 +854,17 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
  *   U_h = (A_h >> 4 & 15) | ((H_h & M2) >> [0 | 2]),  elements 128h + 64 + i
  * 128-bit chunk k of L_h is sub-block 8h + k, of U_h 8h + 4 + k. One vpdpbusd each with the
  * activations, starting from -32 * (the sum of each activation dword, once per step), gives
- * 4 int32 sums of (q - 32) x per sub-block, |.| <= 4 * 32 * 128: int16. vpackssdw packs L_h's
- * and U_h's (chunk k: 4 words of sub-block 8h + k, 4 of 8h + 4 + k) and one vpdpwssd with
- * the scales (one vpermw) adds sc_j * (q - 32) . x to one int32 vector per row. Then
- * reduce4 + reduce_halves give each row's exact total, lane = row, and the float chain is
- * k_step's (scalar's): acc + (dx * d) * total. */
-/* k + 4 * (i / 4 % 2) for int16 word i of chunk k. */
-static const int16_t kq6_pack_sub[32] = {0, 0, 0, 0, 4, 4, 4, 4, 1, 1, 1, 1, 5, 5, 5, 5,
-                                         2, 2, 2, 2, 6, 6, 6, 6, 3, 3, 3, 3, 7, 7, 7, 7};
+ * 4 int32 sums of (q - 32) x per sub-block, |.| <= 4 * 32 * 128: int16. Rows go in pairs
+ * (A, B) as in kd_step: vpackssdw packs A's and B's L_h sums (chunk k: 4 words of sub-block
+ * 8h + k of A, 4 of B), then their U_h sums (sub-block 8h + 4 + k), and one vpdpwssd each with
+ * the scales (one vpermt2w of A's and B's scale words) adds sc_j * (q - 32) . x to one int32
+ * vector per pair (chunk k: [2 sums of A, 2 of B]). Then kd_pair_fold + reduce_halves give
+ * each row's exact total, lane = row, and the float chain is k_step's (scalar's):
+ * acc + (dx * d) * total. */
+/* k + 32 * (i / 4 % 2) for int16 word i of chunk k: scales[k] of row A (words 0-15 of the
+ * first vpermt2w source) for words 0-3, of row B (the second source) for words 4-7. */
+static const int16_t kq6_pair_sub[32] = {0, 0, 0, 0, 32, 32, 32, 32, 1, 1, 1, 1, 33, 33, 33, 33,
+                                         2, 2, 2, 2, 34, 34, 34, 34, 3, 3, 3, 3, 35, 35, 35, 35};
 
 QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
     const size_t bs = sizeof(ql_block_q6_k), off = (size_t)b * bs;
@@ -850,11 +874,11 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
     const __m512i m2 = _mm512_inserti64x4(_mm512_set1_epi8(0x30), _mm256_set1_epi8((char)0xC0), 1);
     const __m512i s1 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
     const __m512i s2 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    /* vpackssdw of (lo, up) half h: int16 words 0-3 of chunk k scale by scales[8h + k],
-     * words 4-7 by scales[8h + 4 + k] */
-    __m512i sidx[2];
-    for (int h = 0; h < 2; h++)
-        sidx[h] = _mm512_add_epi16(_mm512_set1_epi16((short)(8 * h)), _mm512_loadu_si512(kq6_pack_sub));
+    /* vpackssdw of rows (A, B), half h, L (u = 0) or U (u = 1): int16 words 0-3 of chunk k
+     * scale by row A's scales[8h + 4u + k], words 4-7 by row B's */
+    __m512i sidx[4];
+    for (int i = 0; i < 4; i++)
+        sidx[i] = _mm512_add_epi16(_mm512_set1_epi16((short)(4 * i)), _mm512_loadu_si512(kq6_pair_sub));
     __m512i xv[4];
     for (int c = 0; c < 4; c++) xv[c] = _mm512_loadu_si512(xb + 4 + 64 * c);
     /* -32 * (sum of each activation dword's 4 bytes): the accumulator vpdpbusd starts from,
@@ -866,26 +890,36 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
     __m512i g[4];
     for (int j = 0; j < 4; j++) {
         pf_next(tl, b, 1, j, 4);
-        __m512i v[4];
-        for (int l = 0; l < 4; l++) {
-            const uint8_t *blk = tl->w[4 * j + l] + off;
-            const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192))));
+        /* rows (4j + 2i, 4j + 2i + 1) packed together: chunk k of v[i] = [2 sums of the
+         * first row, 2 of the second] */
+        __m512i v[2];
+        for (int i = 0; i < 2; i++) {
+            const uint8_t *blk[2] = {tl->w[4 * j + 2 * i] + off, tl->w[4 * j + 2 * i + 1] + off};
+            __m512i sc[2];
+            for (int e = 0; e < 2; e++)
+                sc[e] = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk[e] + 192))));
             __m512i ai = _mm512_setzero_si512();
             for (int h = 0; h < 2; h++) {
-                const __m512i a = _mm512_loadu_si512(blk + 64 * h);
-                const __m512i hq = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h)));
-                /* 0xEC: (a & c) | b */
-                __m512i lo = _mm512_ternarylogic_epi32(a, _mm512_sllv_epi16(_mm512_and_si512(hq, m1), s1), m4, 0xEC);
-                __m512i up = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 4), _mm512_srlv_epi16(_mm512_and_si512(hq, m2), s2), m4, 0xEC);
-                /* 4 partial sums of (q - 32) x per sub-block of 16, |.| <= 4 * 32 * 128:
-                 * int16 */
-                __m512i pl = _mm512_dpbusd_epi32(x32[2 * h], lo, xv[2 * h]);
-                __m512i pu = _mm512_dpbusd_epi32(x32[2 * h + 1], up, xv[2 * h + 1]);
-                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(pl, pu), _mm512_permutexvar_epi16(sidx[h], sc));
+                __m512i pl[2], pu[2];
+                for (int e = 0; e < 2; e++) {
+                    const __m512i a = _mm512_loadu_si512(blk[e] + 64 * h);
+                    const __m512i hq = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk[e] + 128 + 32 * h)));
+                    /* 0xEC: (a & c) | b */
+                    __m512i lo = _mm512_ternarylogic_epi32(a, _mm512_sllv_epi16(_mm512_and_si512(hq, m1), s1), m4, 0xEC);
+                    __m512i up = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 4), _mm512_srlv_epi16(_mm512_and_si512(hq, m2), s2), m4, 0xEC);
+                    /* 4 partial sums of (q - 32) x per sub-block of 16, |.| <= 4 * 32 * 128:
+                     * int16 */
+                    pl[e] = _mm512_dpbusd_epi32(x32[2 * h], lo, xv[2 * h]);
+                    pu[e] = _mm512_dpbusd_epi32(x32[2 * h + 1], up, xv[2 * h + 1]);
+                }
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(pl[0], pl[1]),
+                                         _mm512_permutex2var_epi16(sc[0], sidx[2 * h], sc[1]));
+                ai = _mm512_dpwssd_epi32(ai, _mm512_packs_epi32(pu[0], pu[1]),
+                                         _mm512_permutex2var_epi16(sc[0], sidx[2 * h + 1], sc[1]));
             }
-            v[l] = ai;
+            v[i] = ai;
         }
-        g[j] = reduce4(v[0], v[1], v[2], v[3]);
+        g[j] = kd_pair_fold(v[0], v[1]);
     }
     __m512i lo, hi;
     reduce_halves(g, 0, &lo, &hi);
