@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "qloop.h"
 #include "quant/quantize.h"
@@ -56,12 +55,6 @@ static void read_task(void *ctx, int64_t r0, int64_t r1, int thread) {
     for (size_t i = 0; i < n; i += 8)
         for (int l = 0; l < 8; l++) a[l] += p[i + l];
     j->sums[8 * thread] = a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -118,12 +111,12 @@ static int run(const ql_kernel_table *kern, ql_pool *pool, int threads, int roun
     ql_pool_for_balanced(pool, rows, 16, 0, kernel_task, &j); /* warm-up, and the shares */
     for (int r = 0; r < rounds; r++) {
         probe[r] = ql_read_bandwidth_gbps(0, threads);
-        double t0 = now_s();
+        double t0 = ql_time_seconds();
         ql_pool_for(pool, rows, 16, 0, read_task, &j);
-        double plain = bytes / (now_s() - t0) * 1e-9;
-        t0 = now_s();
+        double plain = bytes / (ql_time_seconds() - t0) * 1e-9;
+        t0 = ql_time_seconds();
         ql_pool_for_balanced(pool, rows, 16, 0, kernel_task, &j);
-        gk[r] = bytes / (now_s() - t0) * 1e-9;
+        gk[r] = bytes / (ql_time_seconds() - t0) * 1e-9;
         kr[r] = gk[r] / probe[r];
         pr[r] = plain / probe[r];
         kp[r] = gk[r] / plain;

@@ -396,6 +396,9 @@ double ql_bandwidth_probe_pass(ql_bandwidth_probe *probe);
 double ql_bandwidth_probe_mean(ql_bandwidth_probe *probe, bool reset);
 void ql_bandwidth_probe_free(ql_bandwidth_probe *probe);
 
+/* Seconds on a monotonic clock (an arbitrary origin): for timing. */
+double ql_time_seconds(void);
+
 /* Physical cores of this machine (at least 1). */
 int32_t ql_physical_cores(void);
 

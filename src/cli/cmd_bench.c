@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "args.h"
 #include "cli.h"
@@ -48,12 +47,6 @@ static const char k_usage[] =
     "  -r N               repetitions (default 3)\n"
     "      --json         one JSON object on stdout instead of the table\n"
     "  -h, --help         this help\n";
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -145,9 +138,9 @@ int ql_cmd_bench(int argc, char **argv) {
     for (long long r = 0; r < reps; r++) {
         if (p > 0) {
             ql_session_reset(s);
-            double t0 = now_s();
+            double t0 = ql_time_seconds();
             if (ql_session_eval(s, ids, (size_t)p, logits, false, &e)) goto fail;
-            pp[r] = (double)p / (now_s() - t0);
+            pp[r] = (double)p / (ql_time_seconds() - t0);
         }
         if (n > 0 || r == 0) bw[r] = ql_read_bandwidth_gbps(0, ql_session_n_threads(s));
         if (n > 0) {
@@ -155,9 +148,9 @@ int ql_cmd_bench(int argc, char **argv) {
             double t_tok = 0.0;
             ql_bandwidth_probe_pass(bp);
             for (long long i = 0; i < n; i++) {
-                double t0 = now_s();
+                double t0 = ql_time_seconds();
                 if (ql_session_eval(s, &ids[i], 1, logits, false, &e)) goto fail;
-                t_tok += now_s() - t0;
+                t_tok += ql_time_seconds() - t0;
                 if ((i + 1) % PROBE_EVERY == 0 || i + 1 == n) ql_bandwidth_probe_pass(bp);
             }
             tg[r] = (double)n / t_tok;

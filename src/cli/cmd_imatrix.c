@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "args.h"
@@ -32,12 +31,6 @@ static const char k_usage[] =
     "      --chunks N     chunks to evaluate (default: all the text holds)\n"
     "  -t, --threads N    threads (default: physical cores)\n"
     "  -h, --help         this help\n";
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct imatrix_opts {
     const char *model, *text, *out;
@@ -115,7 +108,7 @@ int ql_cmd_imatrix(int argc, char **argv) {
     }
     fprintf(stderr, "qloop imatrix: %s, %zu tokens, %lld chunks of %lld\n", o.text, n_ids,
             n_chunks, o.ctx);
-    double t0 = now_s();
+    double t0 = ql_time_seconds();
     for (long long ch = 0; ch < n_chunks; ch++) {
         const int32_t *t = ids + ch * o.ctx;
         size_t skip = info.bos_id >= 0 ? 1 : 0;
@@ -127,7 +120,7 @@ int ql_cmd_imatrix(int argc, char **argv) {
             if (ql_session_eval(s, in + b0, n, logits, true, &e)) goto fail;
         }
         ql_imatrix_collector_end_chunk(c);
-        double dt = now_s() - t0;
+        double dt = ql_time_seconds() - t0;
         fprintf(stderr, "\rchunk %lld/%lld  %.1f s  ETA %.0f s   ", ch + 1, n_chunks, dt,
                 dt / (double)(ch + 1) * (double)(n_chunks - ch - 1));
         fflush(stderr);

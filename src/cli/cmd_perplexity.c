@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "args.h"
@@ -55,12 +54,6 @@ typedef struct ppl_opts {
     double t0;
     ql_loop_args loop;
 } ppl_opts;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int parse(int argc, char **argv, ppl_opts *o) {
     for (int i = 1; i < argc; i++) {
@@ -105,7 +98,7 @@ static int parse(int argc, char **argv, ppl_opts *o) {
 static void on_progress(const ql_perplexity_result *r, uint64_t total, void *user) {
     ppl_opts *o = user;
     if (!o->bar) return;
-    double dt = now_s() - o->t0;
+    double dt = ql_time_seconds() - o->t0;
     fprintf(stderr, "\r\033[Kwindow %llu/%llu  ppl %.4f", (unsigned long long)r->n_windows,
             (unsigned long long)total, r->ppl);
     if (r->has_base) fprintf(stderr, "  kld %.3e  top1 %.4f", r->kld_mean, r->top1);
@@ -241,7 +234,7 @@ int ql_cmd_perplexity(int argc, char **argv) {
     }
     if (!ql_cli_load_tokens(m, o.text, (size_t)(o.chunks * o.ctx), &ids, &n_ids)) goto done;
     o.bar = isatty(STDERR_FILENO) != 0;
-    o.t0 = now_s();
+    o.t0 = ql_time_seconds();
     ql_perplexity_result r;
     ql_status st;
     ql_perplexity_params pp = ql_perplexity_params_default();
@@ -258,8 +251,8 @@ int ql_cmd_perplexity(int argc, char **argv) {
         fprintf(stderr, "qloop perplexity: %s\n", e.message);
         goto done;
     }
-    if (o.json) print_json(&o, &r, now_s() - o.t0, s);
-    else print_text(&o, &r, now_s() - o.t0, s);
+    if (o.json) print_json(&o, &r, ql_time_seconds() - o.t0, s);
+    else print_text(&o, &r, ql_time_seconds() - o.t0, s);
     if (o.stats) ql_loop_stats_print(stderr, s);
     rc = 0;
     goto done;

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "args.h"
 #include "cli.h"
@@ -36,12 +35,6 @@ static const char k_usage[] =
     "      --verify         check the file's tensor checksums before loading\n"
     "      --stats          print loop-layer statistics to stderr at the end\n"
     "  -h, --help           this help\n";
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct run_opts {
     const char *model, *prompt, *ids_arg;
@@ -197,12 +190,12 @@ int ql_cmd_run(int argc, char **argv) {
     if (!logits) goto done;
     for (size_t i = 0; i < n_ids; i++) ql_sampler_accept(smp, ids[i]);
 
-    double t0 = now_s();
+    double t0 = ql_time_seconds();
     if (ql_session_eval(s, ids, n_ids, logits, false, &e)) {
         fail(&e);
         goto done;
     }
-    double t1 = now_s();
+    double t1 = ql_time_seconds();
     long long generated = 0;
     char piece[256];
     while (generated < o.n_predict) {
@@ -227,7 +220,7 @@ int ql_cmd_run(int argc, char **argv) {
             goto done;
         }
     }
-    double t2 = now_s();
+    double t2 = ql_time_seconds();
     printf("\n");
     /* decode time counts the evaluations between samples: generated - 1 of them */
     double gen_time = t2 - t1;

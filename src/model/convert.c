@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "model/model.h"
 #include "quant/quantize.h"
@@ -504,12 +503,6 @@ ql_convert_params ql_convert_params_default(void) {
     return p;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The stored type of t when matrices are asked to be `want` (0 = keep). */
 static uint32_t out_type(const ql_hf_gguf_tensor *t, uint32_t want, bool keep) {
     size_t n = strlen(t->name), m = strlen("ffn_gate_inp.weight");
@@ -602,7 +595,7 @@ static ql_status convert_pass(const ql_hf_gguf *c, const char *out, const ql_con
     memset(&pr, 0, sizeof pr);
     pr.count = c->n;
     for (uint64_t i = 0; i < c->n; i++) pr.total_in += c->t[i].nbytes;
-    double t0 = now_s();
+    double t0 = ql_time_seconds();
     for (uint64_t i = 0; !st && i < c->n; i++) {
         const ql_hf_gguf_tensor *t = &c->t[i];
         st = write_tensor(c, i, types[i], w, &b, err);
@@ -616,7 +609,7 @@ static ql_status convert_pass(const ql_hf_gguf *c, const char *out, const ql_con
         pr.bytes_in = t->nbytes;
         pr.bytes_out = ql_gguf_writer_tensor_bytes(w, i);
         pr.done_in += t->nbytes;
-        pr.seconds = now_s() - t0;
+        pr.seconds = ql_time_seconds() - t0;
         if (!st && p->progress) p->progress(&pr, p->progress_user);
     }
     if (!st) st = ql_gguf_writer_finish(w, err);

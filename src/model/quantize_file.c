@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -162,12 +161,6 @@ static void rows_task(void *ctx, int64_t begin, int64_t end, int thread) {
                          j->k, j->imat[e], j->method);
         r = stop;
     }
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ---- the pass ------------------------------------------------------------------------ */
@@ -389,7 +382,7 @@ static ql_status do_tensor(qrun *q, uint64_t i, ql_quantize_progress *pr, ql_err
     pr->bytes_out = out_bytes;
     pr->done_in += t->nbytes;
     pr->rmse = t->n_elements ? sqrt(se / (double)t->n_elements) : 0.0;
-    pr->seconds = now_s() - q->t0;
+    pr->seconds = ql_time_seconds() - q->t0;
     if (!st && q->p->progress) q->p->progress(pr, q->p->progress_user);
     if (!st && q->slow_ms > 0) usleep((useconds_t)(q->slow_ms * 1000));
     return st;
@@ -438,7 +431,7 @@ ql_status ql_quantize(const char *in, const char *out, const ql_quantize_params 
     memset(&q, 0, sizeof q);
     q.p = p;
     q.recipe = r;
-    q.t0 = now_s();
+    q.t0 = ql_time_seconds();
     const char *slow = getenv("QLOOP_TEST_SLOW_QUANTIZE");
     q.slow_ms = slow ? atol(slow) : 0;
     ql_status st = run_pass(&q, in, out, err);

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <xxhash.h>
 
 #include "model/gguf.h"
@@ -452,12 +451,6 @@ typedef struct srun {
     double t0;
 } srun;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static ql_status write_tensor(srun *s, int i, ql_quantize_progress *pr, ql_error *err) {
     const synth_tensor *t = &s->l.t[i];
     int64_t k = t->ne[0], rows = t->ne[1];
@@ -496,7 +489,7 @@ static ql_status write_tensor(srun *s, int i, ql_quantize_progress *pr, ql_error
     pr->bytes_in = (uint64_t)(k * rows) * 4;
     pr->bytes_out = bytes;
     pr->done_in += pr->bytes_in;
-    pr->seconds = now_s() - s->t0;
+    pr->seconds = ql_time_seconds() - s->t0;
     if (!st && s->p->progress) s->p->progress(pr, s->p->progress_user);
     return st;
 }
@@ -560,7 +553,7 @@ ql_status ql_synth(const char *out, const ql_synth_params *params, ql_error *err
     if (!s.r)
         return ql_fail(err, QL_ERR_ARG, "synth: unknown type '%s' (one of %s)", p->type,
                        ql_recipe_names());
-    s.t0 = now_s();
+    s.t0 = ql_time_seconds();
     ql_status st = run(&s, out, err);
     ql_gguf_writer_free(s.w); /* removes <out>.tmp unless finished */
     ql_pool_free(s.pool);

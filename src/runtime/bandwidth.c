@@ -8,7 +8,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pool.h"
 #include "qloop.h"
@@ -24,12 +23,6 @@ static void sum_task(void *ctx, int64_t begin, int64_t end, int thread) {
     for (int64_t i = begin; i < end; i += 8)
         for (int j = 0; j < 8; j++) a[j] += p->buf[i + j];
     p->sums[thread * 8] = a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 double ql_read_bandwidth_gbps(size_t bytes, int32_t n_threads) {
@@ -49,9 +42,9 @@ double ql_read_bandwidth_gbps(size_t bytes, int32_t n_threads) {
     probe p = {buf, sums};
     double best = 0.0;
     for (int pass = 0; pass < 5; pass++) {
-        double t0 = now_s();
+        double t0 = ql_time_seconds();
         ql_pool_for(pool, (int64_t)n, 8, 0, sum_task, &p);
-        double dt = now_s() - t0;
+        double dt = ql_time_seconds() - t0;
         double gbps = (double)(n * sizeof(uint64_t)) / dt * 1e-9;
         if (gbps > best) best = gbps;
     }
@@ -96,9 +89,9 @@ ql_bandwidth_probe *ql_bandwidth_probe_new(size_t bytes, int32_t n_threads) {
 
 double ql_bandwidth_probe_pass(ql_bandwidth_probe *bp) {
     probe p = {bp->buf, bp->sums};
-    double t0 = now_s();
+    double t0 = ql_time_seconds();
     ql_pool_for(bp->pool, (int64_t)bp->n, 8, 0, sum_task, &p);
-    double dt = now_s() - t0, bytes = (double)(bp->n * sizeof(uint64_t));
+    double dt = ql_time_seconds() - t0, bytes = (double)(bp->n * sizeof(uint64_t));
     volatile uint64_t sink = bp->sums[0];
     (void)sink;
     bp->bytes += bytes;

@@ -6,7 +6,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "error.h"
 
@@ -64,17 +63,11 @@ struct ql_pool {
     pthread_cond_t wake;
 };
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void run_range(ql_pool *p, int thread) {
     if (p->balanced) {
         int64_t begin = p->bounds[thread], end = p->bounds[thread + 1];
         if (begin < end) p->fn(p->ctx, begin, end, thread);
-        p->finish[8 * thread] = now_s() - p->started;
+        p->finish[8 * thread] = ql_time_seconds() - p->started;
         return;
     }
     if (p->dynamic) {
@@ -252,7 +245,7 @@ void ql_pool_for_balanced(ql_pool *p, int64_t n, int64_t align, int64_t min_per_
     p->align = align;
     p->dynamic = 0;
     p->balanced = 1;
-    p->started = now_s();
+    p->started = ql_time_seconds();
     run_job(p);
     /* A thread that ended its range at time f after the start ran n_t / f indices per
      * second, its start-up delay included; giving each thread a share proportional to
