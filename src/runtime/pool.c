@@ -39,9 +39,9 @@ struct ql_pool {
     /* the current job */
     ql_task_fn fn;
     void *ctx;
-    int64_t n, align, chunk;
-    int dynamic;          /* ql_pool_for_chunks: threads take chunks from `next` */
-    int balanced;         /* ql_pool_for_balanced: ranges from `bounds`, timed */
+    int64_t n, chunk;     /* static: indices per thread; chunks: per chunk */
+    int mode;             /* JOB_STATIC, JOB_CHUNKS (taken from `next`), JOB_BALANCED
+                           * (ranges from `bounds`, timed) */
     int64_t *bounds;      /* n_threads + 1 range boundaries of a balanced job */
     double *share;        /* balanced jobs: each thread's learned share of the indices */
     double *finish;       /* balanced jobs: seconds from the start of the job to each
@@ -63,14 +63,16 @@ struct ql_pool {
     pthread_cond_t wake;
 };
 
+enum { JOB_STATIC, JOB_CHUNKS, JOB_BALANCED };
+
 static void run_range(ql_pool *p, int thread) {
-    if (p->balanced) {
+    if (p->mode == JOB_BALANCED) {
         int64_t begin = p->bounds[thread], end = p->bounds[thread + 1];
         if (begin < end) p->fn(p->ctx, begin, end, thread);
         p->finish[8 * thread] = ql_time_seconds() - p->started;
         return;
     }
-    if (p->dynamic) {
+    if (p->mode == JOB_CHUNKS) {
         for (;;) {
             int64_t begin = atomic_fetch_add_explicit(&p->next, p->chunk, memory_order_relaxed);
             if (begin >= p->n) return;
@@ -190,7 +192,7 @@ static void run_job(ql_pool *p) {
     /* wait for the workers (static jobs: all of them to join; chunked jobs: those that
      * joined before the close); yield the core now and then in case a worker is waiting
      * for it (more runnable threads than cores) */
-    uint64_t joined = p->dynamic ? atomic_fetch_or(&p->join, JOIN_CLOSED) & JOIN_COUNT
+    uint64_t joined = p->mode == JOB_CHUNKS ? atomic_fetch_or(&p->join, JOIN_CLOSED) & JOIN_COUNT
                                  : (uint64_t)(p->n_threads - 1);
     for (unsigned spins = 1; (uint64_t)atomic_load_explicit(&p->finished, memory_order_acquire) < joined; spins++) {
         cpu_relax();
@@ -198,24 +200,33 @@ static void run_job(ql_pool *p) {
     }
 }
 
-void ql_pool_for(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread, ql_task_fn fn,
-                 void *ctx) {
-    if (n <= 0) return;
-    if (align < 1) align = 1;
-    if (p->n_threads == 1 || n <= min_per_thread) {
-        fn(ctx, 0, n, 0);
-        return;
-    }
-    int64_t per = (n + p->n_threads - 1) / p->n_threads;
-    per = (per + align - 1) / align * align;
+/* Sets the job and runs it (see run_job). */
+static void start_job(ql_pool *p, int mode, ql_task_fn fn, void *ctx, int64_t n, int64_t chunk) {
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
-    p->align = align;
-    p->chunk = per;
-    p->dynamic = 0;
-    p->balanced = 0;
+    p->chunk = chunk;
+    p->mode = mode;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed); /* published by run_job */
     run_job(p);
+}
+
+/* True when the job is run here, on the caller alone: nothing to do, one thread, or too
+ * little work to wake the others. */
+static bool run_alone(const ql_pool *p, int64_t n, int64_t min_per_thread, ql_task_fn fn,
+                      void *ctx) {
+    if (n <= 0) return true;
+    if (p->n_threads > 1 && n > min_per_thread) return false;
+    fn(ctx, 0, n, 0);
+    return true;
+}
+
+void ql_pool_for(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread, ql_task_fn fn,
+                 void *ctx) {
+    if (run_alone(p, n, min_per_thread, fn, ctx)) return;
+    if (align < 1) align = 1;
+    int64_t per = (n + p->n_threads - 1) / p->n_threads;
+    start_job(p, JOB_STATIC, fn, ctx, n, (per + align - 1) / align * align);
 }
 
 /* Learning rate of the shares: a thread's share moves 1/8 of the way to its ideal per job
@@ -224,13 +235,9 @@ void ql_pool_for(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread, q
 
 void ql_pool_for_balanced(ql_pool *p, int64_t n, int64_t align, int64_t min_per_thread,
                           ql_task_fn fn, void *ctx) {
-    if (n <= 0) return;
+    if (run_alone(p, n, min_per_thread, fn, ctx)) return;
     if (align < 1) align = 1;
     int nt = p->n_threads;
-    if (nt == 1 || n <= min_per_thread) {
-        fn(ctx, 0, n, 0);
-        return;
-    }
     double cum = 0.0;
     p->bounds[0] = 0;
     for (int t = 1; t < nt; t++) {
@@ -239,14 +246,8 @@ void ql_pool_for_balanced(ql_pool *p, int64_t n, int64_t align, int64_t min_per_
         p->bounds[t] = b < p->bounds[t - 1] ? p->bounds[t - 1] : b > n ? n : b;
     }
     p->bounds[nt] = n;
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n = n;
-    p->align = align;
-    p->dynamic = 0;
-    p->balanced = 1;
     p->started = ql_time_seconds();
-    run_job(p);
+    start_job(p, JOB_BALANCED, fn, ctx, n, 0);
     /* A thread that ended its range at time f after the start ran n_t / f indices per
      * second, its start-up delay included; giving each thread a share proportional to
      * that rate makes them end together. Skipped when a range was empty or too short to
@@ -270,19 +271,7 @@ void ql_pool_for_balanced(ql_pool *p, int64_t n, int64_t align, int64_t min_per_
 }
 
 void ql_pool_for_chunks(ql_pool *p, int64_t n, int64_t chunk, ql_task_fn fn, void *ctx) {
-    if (n <= 0) return;
     if (chunk < 1) chunk = 1;
-    if (p->n_threads == 1 || n <= chunk) {
-        fn(ctx, 0, n, 0);
-        return;
-    }
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n = n;
-    p->align = chunk;
-    p->chunk = chunk;
-    p->dynamic = 1;
-    p->balanced = 0;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed); /* published by run_job */
-    run_job(p);
+    if (run_alone(p, n, chunk, fn, ctx)) return;
+    start_job(p, JOB_CHUNKS, fn, ctx, n, chunk);
 }
