@@ -18,8 +18,7 @@
  *     the GDS microcode fix.
  * So every lane equals simd/scalar_quant.c bit for bit, for any split or batching.
  *
- * Decode (n_tok = 1) prefetches the rows at least PF_LEAD bytes ahead as one sequential
- * stream, as simd/avx512_quant.c does, and Q8_0 / Q4_0 / Q4_1 run 8 rows x 4 blocks per step
+ * Decode (n_tok = 1) prefetches further rows as one stream (simd/pf_stream.h), and Q8_0 / Q4_0 / Q4_1 run 8 rows x 4 blocks per step
  * (dec_step; docs/PERFORMANCE.md, "AVX2 decode kernels" and "Decode, session 3").
  * Prompts: 8 rows x 4 tokens per register tile (docs/PERFORMANCE.md, "AVX2 prompt kernels").
  */
@@ -32,6 +31,7 @@
 #include "quant_isa.h"
 
 #include "isa.h"
+#include "pf_stream.h"
 
 /* A switch over the token count of a register tile, 1 .. GEMM_TOK. */
 #define QL_GEMM_CASES QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) default: QL_GEMM_CASE(4)
@@ -39,11 +39,8 @@
 enum {
     PAIRS = 8,   /* (row, token) pairs per tile: one per float lane */
     MAX_TOK = 2, /* tokens per tile at most */
-    /* decode: the tile at r prefetches, into L2, the rows at least PF_LEAD bytes ahead
-     * (whole tiles, at most PF_LEAD_TILES); per-row prefetch along the 8 streamed rows
-     * never reached the next tile's rows when rows are short (k = 2048: 28-50% of a plain
-     * read; docs/PERFORMANCE.md, "Decode, session 3") */
-    PF_LEAD = 48 << 10,
+    /* decode: prefetch distance in tiles at most (simd/pf_stream.h; the tiles are half
+     * avx512's) */
     PF_LEAD_TILES = 6,
     Q8_0_BYTES = sizeof(ql_block_q8_0),
     Q8_K_BYTES = sizeof(ql_block_q8_k),
@@ -110,8 +107,7 @@ typedef struct tile {
     const uint8_t *w[PAIRS];   /* weight row r */
     const uint8_t *lw[PAIRS];  /* weight row of lane p */
     const uint8_t *x[MAX_TOK]; /* activation row t */
-    const uint8_t *pf;         /* decode: first byte of the rows to prefetch (NULL: none) */
-    size_t pf_blk;             /* decode: bytes of those rows to prefetch per block */
+    ql_pf_stream pf;           /* decode: rows further down (simd/pf_stream.h) */
 } tile;
 
 QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes,
@@ -121,28 +117,7 @@ QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes
     for (int t = 0; t < T; t++)
         tl->x[t] = (const uint8_t *)x + (size_t)(t < n_tok ? t : n_tok - 1) * x_row_bytes;
     for (int p = 0; p < PAIRS; p++) tl->lw[p] = tl->w[p / T];
-    tl->pf = NULL;
-    tl->pf_blk = 0;
-}
-
-/* Decode: rows pf_skip .. pf_skip + pf_rows - 1 counted from the tile's first row are
- * prefetched while it runs (rows are contiguous: one range of bytes). */
-QL_INLINE void tile_next(tile *tl, int T, const void *w, size_t row_bytes, int64_t pf_skip,
-                         int64_t pf_rows, size_t bs) {
-    if (T != 1 || pf_rows <= 0) return;
-    tl->pf = (const uint8_t *)w + (size_t)pf_skip * row_bytes;
-    tl->pf_blk = (size_t)pf_rows * bs;
-}
-
-/* Prefetches into L2 piece `part` of `parts` of the bytes that go with blocks b .. b+nblk-1
- * of the range set by tile_next, in address order. */
-QL_INLINE void pf_next(const tile *tl, int64_t b, int nblk, int part, int parts) {
-    if (!tl->pf) return;
-    size_t len = tl->pf_blk * (size_t)nblk;
-    uintptr_t a = (uintptr_t)(tl->pf + (size_t)b * tl->pf_blk);
-    uintptr_t e = a + len * (size_t)(part + 1) / (size_t)parts;
-    for (a = (a + len * (size_t)part / (size_t)parts) & ~(uintptr_t)63; a < e; a += 64)
-        _mm_prefetch((const char *)a, _MM_HINT_T1);
+    tl->pf = (ql_pf_stream){NULL, 0};
 }
 
 /* Words 0 and 1 (NULL: not wanted) of the 4 bytes at `off` of each lane's weight row. */
@@ -311,7 +286,7 @@ QL_INLINE __m256 dec_step(int kind, const tile *tl, int64_t b, __m256 acc) {
     __m256 t[2][2]; /* [pair][row group] */
     for (int j = 0; j < 2; j++) {
         const uint8_t *rw[4];
-        pf_next(tl, b, 4, j, 2);
+        ql_pf_step(&tl->pf, b, 4, j, 2);
         for (int l = 0; l < 4; l++) rw[l] = tl->w[4 * j + l] + off;
         for (int p = 0; p < 2; p++) {
             const size_t po = 2 * p * bs;
@@ -342,7 +317,7 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
                         int64_t nb, float *y, int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
-    tile_next(&tl, T, w, row_bytes, pf_skip, pf_rows, q32_bytes(kind));
+    if (T == 1) tl.pf = ql_pf_rows(w, row_bytes, pf_skip, pf_rows, q32_bytes(kind));
     __m256 acc = _mm256_setzero_ps();
     int64_t b = 0;
     if (T == 1)
@@ -433,7 +408,7 @@ QL_INLINE __m256 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m25
     __m256i vi[PAIRS], vm[PAIRS], gi[2], gm[2];
     for (int r = 0; r < R; r++) {
         const uint8_t *blk = tl->w[r] + (size_t)b * bs;
-        if (T == 1) pf_next(tl, b, 1, r, R);
+        if (T == 1) ql_pf_step(&tl->pf, b, 1, r, R);
         k_row s = k_row_load(kind, blk);
         __m256i ai[MAX_TOK];
         for (int t = 0; t < T; t++) ai[t] = _mm256_setzero_si256();
@@ -474,7 +449,7 @@ QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, i
                       int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
-    tile_next(&tl, T, w, row_bytes, pf_skip, pf_rows, k_bytes(kind));
+    if (T == 1) tl.pf = ql_pf_rows(w, row_bytes, pf_skip, pf_rows, k_bytes(kind));
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) acc = k_step(kind, R, T, &tl, b, acc);
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
@@ -899,16 +874,12 @@ static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t 
         return;
     }
     if (n_tok == 1) {
-        /* the tile at r prefetches the one `lead` tiles after it; the first tile of the
-         * range also the `lead - 1` before that */
-        int64_t tile_bytes = 8 * (int64_t)row_bytes;
-        int64_t lead = (PF_LEAD + tile_bytes - 1) / tile_bytes;
-        lead = lead < 1 ? 1 : lead > PF_LEAD_TILES ? PF_LEAD_TILES : lead;
+        int64_t lead = ql_pf_lead(8 * (int64_t)row_bytes, PF_LEAD_TILES);
         for (int64_t r = r0; r < r1; r += 8) {
-            int64_t skip = r == r0 ? 8 : lead * 8, end = r + lead * 8 + 8;
-            if (end > r1) end = r1;
+            int64_t skip, rows;
+            ql_pf_plan(r, r0, r1, 8, lead, &skip, &rows);
             ts->t8x1(wc + (size_t)r * row_bytes, row_bytes, r1 - r < 8 ? r1 - r : 8, x,
-                     x_row_bytes, 1, nb, y + r, ldy, skip, end - r - skip);
+                     x_row_bytes, 1, nb, y + r, ldy, skip, rows);
         }
         return;
     }

@@ -26,7 +26,8 @@
  *     produces scalar's bits: results depend neither on the row split, nor on the
  *     batching, nor on the ISA.
  *
- * Decode (n_tok = 1) streams 16 weight rows at once and prefetches the next 16 (pf_next).
+ * Decode (n_tok = 1) streams 16 weight rows at once and prefetches further rows as one
+ * stream (simd/pf_stream.h).
  * Q8_0 / Q4_0 run 4 blocks per step and take the f16 scales from plain loads + permutes
  * (dec_step), Q4_K decodes its scales for 4 rows per vector (kd_step), Q6_K merges its
  * high bits with one vpternlogd per 64 levels (kq6_step, d still gathered); the other
@@ -47,6 +48,7 @@
 #include "quant_isa.h"
 
 #include "isa.h"
+#include "pf_stream.h"
 
 enum {
     PAIRS = 16,                   /* (row, token) pairs per tile: one per float lane */
@@ -113,25 +115,8 @@ typedef struct tile {
     const uint8_t *w[PAIRS];     /* weight row r */
     const uint8_t *x[MAX_TOK];   /* activation row t */
     __m512i widx, xidx;          /* byte offset of lane p's row from w[0], x[0] */
-    const uint8_t *pf;           /* decode: the next tile's first row (NULL: none) */
-    size_t pf_blk;               /* decode: bytes of the next tile to prefetch per block */
+    ql_pf_stream pf;             /* decode: rows further down (simd/pf_stream.h) */
 } tile;
-
-/* Decode prefetch: while a tile runs, a later range of rows (pf_rows rows from pf_skip rows
- * past the tile's first: rows are contiguous, so one range of bytes) is prefetched into
- * L2 in address order, the bytes of nblk blocks per step, split into `parts` pieces
- * spread over the step. One sequential stream per thread instead of 16 short row streams:
- * per-row L1 prefetch 256 B ahead reached 13-20 GB/s memory-resident, this 22-27 GB/s
- * (docs/PERFORMANCE.md). In one burst per step Q6_K's 53 lines were slower. How far
- * ahead: see PF_LEAD. */
-QL_INLINE void pf_next(const tile *tl, int64_t b, int nblk, int part, int parts) {
-    if (!tl->pf) return;
-    size_t len = tl->pf_blk * (size_t)nblk;
-    uintptr_t a = (uintptr_t)(tl->pf + (size_t)b * tl->pf_blk);
-    uintptr_t e = a + len * (size_t)(part + 1) / (size_t)parts;
-    for (a = (a + len * (size_t)part / (size_t)parts) & ~(uintptr_t)63; a < e; a += 64)
-        _mm_prefetch((const char *)a, _MM_HINT_T1);
-}
 
 QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes,
                          int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok) {
@@ -146,17 +131,7 @@ QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes
     }
     tl->widx = _mm512_loadu_si512(wi);
     tl->xidx = _mm512_loadu_si512(xi);
-    tl->pf = NULL;
-    tl->pf_blk = 0;
-}
-
-/* Decode: rows pf_skip .. pf_skip + pf_rows - 1 counted from the tile's first row are
- * prefetched while it runs. */
-QL_INLINE void tile_next(tile *tl, int T, const void *w, size_t row_bytes, int64_t pf_skip,
-                         int64_t pf_rows, size_t bs) {
-    if (T != 1 || pf_rows <= 0) return;
-    tl->pf = (const uint8_t *)w + (size_t)pf_skip * row_bytes;
-    tl->pf_blk = (size_t)pf_rows * bs;
+    tl->pf = (ql_pf_stream){NULL, 0};
 }
 
 /* The f16 at byte `off` of each lane's weight row (off + 4 within the row), as floats;
@@ -392,7 +367,7 @@ QL_INLINE __m512 dec_step(int kind, const tile *tl, int64_t b, __m512 acc) {
     __m512 dx = dec_bcast4(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)dxh)));
     __m512 t[4];
     for (int j = 0; j < 4; j++) {
-        pf_next(tl, b, 4, j, 4);
+        ql_pf_step(&tl->pf, b, 4, j, 4);
         __m512i v[4];
         for (int l = 0; l < 4; l++) {
             const uint8_t *p = tl->w[4 * j + l] + off;
@@ -419,7 +394,7 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
                         int64_t nb, float *y, int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
-    tile_next(&tl, T, w, row_bytes, pf_skip, pf_rows, q32_bytes(kind));
+    if (T == 1) tl.pf = ql_pf_rows(w, row_bytes, pf_skip, pf_rows, q32_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     int64_t b = 0;
     if (T == 1 && R == PAIRS && kind != Q4_1)
@@ -670,7 +645,7 @@ QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m51
     __m512i v[PAIRS], g[4];
     for (int r = 0; r < R; r++) {
         const uint8_t *blk = tl->w[r] + (size_t)b * bs;
-        if (T == 1) pf_next(tl, b, 1, r, R);
+        if (T == 1) ql_pf_step(&tl->pf, b, 1, r, R);
         k_row s = k_row_load(kind, blk);
         __m512i ai[MAX_TOK];
         for (int t = 0; t < T; t++) ai[t] = _mm512_setzero_si512();
@@ -797,7 +772,7 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
     for (int j = 0; j < 4; j++) {
         const uint8_t *p[4];
         for (int c = 0; c < 4; c++) p[c] = tl->w[4 * j + c] + off;
-        pf_next(tl, b, 1, j, 4);
+        ql_pf_step(&tl->pf, b, 1, j, 4);
         __m512i v[2];
         hv[j] = kd_load4(p, 0);
         /* chunk c: row 4j + c's sc[0..7] and mn[0..7] as int16 */
@@ -889,7 +864,7 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
                                   _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(32), xv[c]));
     __m512i g[4];
     for (int j = 0; j < 4; j++) {
-        pf_next(tl, b, 1, j, 4);
+        ql_pf_step(&tl->pf, b, 1, j, 4);
         /* rows (4j + 2i, 4j + 2i + 1) packed together: chunk k of v[i] = [2 sums of the
          * first row, 2 of the second] */
         __m512i v[2];
@@ -935,7 +910,7 @@ QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, i
                       int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
-    tile_next(&tl, T, w, row_bytes, pf_skip, pf_rows, k_bytes(kind));
+    if (T == 1) tl.pf = ql_pf_rows(w, row_bytes, pf_skip, pf_rows, k_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     if (T == 1 && R == PAIRS && kind == Q4_K)
         for (int64_t b = 0; b < nb; b++) acc = kd_step(&tl, b, acc);
@@ -1148,12 +1123,11 @@ QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, c
 
 /* ---- matmul entries: tiles over rows and tokens ------------------------------------------ */
 
-/* Decode prefetch distance: at least PF_LEAD bytes of rows ahead (whole tiles, at most
- * PF_LEAD_TILES). Memory-resident, 2 threads, kernel GB/s over the read probe's in the same
- * process (docs/PERFORMANCE.md, "Decode prefetch distance"): at k = 2048 (tiles of
- * 18-35 KB) one tile ahead gave 79-80% for Q4_K / Q6_K / Q8_0, two or three 83-87%; at
- * k = 8192 (tiles of 73-139 KB) one tile is as good as more. */
-enum { PF_LEAD = 48 << 10, PF_LEAD_TILES = 4 };
+/* Decode prefetch distance in tiles at most (simd/pf_stream.h). Memory-resident, 2 threads,
+ * kernel GB/s over the read probe's (docs/PERFORMANCE.md, "Decode, session 3"): at
+ * k = 2048 (tiles of 18-35 KB) one tile ahead gave 79-80% for Q4_K / Q6_K / Q8_0, two or
+ * three 83-87%; at k = 8192 (tiles of 73-139 KB) one tile is as good as more. */
+enum { PF_LEAD_TILES = 4 };
 
 typedef void (*tile_fn)(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
                         size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy,
@@ -1188,16 +1162,12 @@ static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t 
     if (n_tok == 1 || n_tok == 2) {
         int64_t R = n_tok == 1 ? 16 : 8;
         tile_fn fn = n_tok == 1 ? ts->t16x1 : ts->t8x2;
-        /* the tile at r prefetches the one `lead` tiles after it; the first tile of the
-         * range also the `lead - 1` before that, which nobody else prefetches */
-        int64_t tile_bytes = R * (int64_t)row_bytes;
-        int64_t lead = (PF_LEAD + tile_bytes - 1) / tile_bytes;
-        lead = lead < 1 ? 1 : lead > PF_LEAD_TILES ? PF_LEAD_TILES : lead;
+        int64_t lead = ql_pf_lead(R * (int64_t)row_bytes, PF_LEAD_TILES);
         for (int64_t r = r0; r < r1; r += R) {
-            int64_t skip = r == r0 ? R : lead * R, end = r + lead * R + R;
-            if (end > r1) end = r1;
+            int64_t skip, rows;
+            ql_pf_plan(r, r0, r1, R, lead, &skip, &rows);
             fn(wc + (size_t)r * row_bytes, row_bytes, r1 - r < R ? r1 - r : R, x, x_row_bytes,
-               n_tok, nb, y + r, ldy, skip, end - r - skip);
+               n_tok, nb, y + r, ldy, skip, rows);
         }
         return;
     }
