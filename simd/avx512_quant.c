@@ -755,6 +755,20 @@ QL_INLINE __m512i kd_pair_fold(__m512i v0, __m512i v1) {
                             _mm512_castps_si512(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))));
 }
 
+/* Lane r: row r's sum, from the 4 vectors of kd_pair_fold (rows 4j .. 4j+3 in g[j]). */
+QL_INLINE __m512i kd_row_sums(const __m512i g[4]) {
+    __m512i lo, hi;
+    reduce_halves(g, 0, &lo, &hi);
+    return _mm512_add_epi32(lo, hi);
+}
+
+/* The float scale d at the start of a Q8_K activation block. */
+QL_INLINE float kd_x_scale(const uint8_t *xb) {
+    float d;
+    memcpy(&d, xb, 4);
+    return d;
+}
+
 QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
     const size_t bs = sizeof(ql_block_q4_k), off = (size_t)b * bs;
     const uint8_t *xb = tl->x[0] + (size_t)b * Q8_K_BYTES;
@@ -802,11 +816,8 @@ QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
         }
         g[j] = kd_pair_fold(v[0], v[1]);
     }
-    __m512i lo, hi;
-    reduce_halves(g, 0, &lo, &hi);
-    const __m512i isum = _mm512_add_epi32(lo, hi);
-    float dxs;
-    memcpy(&dxs, xb, 4);
+    const __m512i isum = kd_row_sums(g);
+    const float dxs = kd_x_scale(xb);
     const __m512 dx = _mm512_set1_ps(dxs);
     const __m512i dd = kd_lane_rows(hv);
     const __m512i msum = kd_transpose(reduce4(mv[0], mv[1], mv[2], mv[3]));
@@ -896,11 +907,8 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
         }
         g[j] = kd_pair_fold(v[0], v[1]);
     }
-    __m512i lo, hi;
-    reduce_halves(g, 0, &lo, &hi);
-    const __m512i total = _mm512_add_epi32(lo, hi);
-    float dxs;
-    memcpy(&dxs, xb, 4);
+    const __m512i total = kd_row_sums(g);
+    const float dxs = kd_x_scale(xb);
     const __m512 d = gather_w_f16(tl, off + 206, 1); /* d at 208: 4 bytes from 206 */
     return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(dxs), d), _mm512_cvtepi32_ps(total)));
 }
