@@ -161,14 +161,20 @@ static void k_super_block(const float *x, int nmax, ql_k_scales *s, uint8_t L[QL
     }
 }
 
+/* Q4_K / Q5_K: fits one super-block (levels 0..nmax into L) and writes its header. */
+static void k_header(const float *x, int nmax, uint16_t *d, uint16_t *dmin, uint8_t *scales,
+                     uint8_t *L) {
+    ql_k_scales s;
+    k_super_block(x, nmax, &s, L);
+    *d = s.d;
+    *dmin = s.dmin;
+    ql_k_scales_pack(scales, s.sc, s.mn);
+}
+
 static void row_q4_k(const float *x, ql_block_q4_k *b, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, x += QL_QK_K) {
-        ql_k_scales s;
         uint8_t L[QL_QK_K];
-        k_super_block(x, 15, &s, L);
-        b[i].d = s.d;
-        b[i].dmin = s.dmin;
-        ql_k_scales_pack(b[i].scales, s.sc, s.mn);
+        k_header(x, 15, &b[i].d, &b[i].dmin, b[i].scales, L);
         for (int p = 0; p < 4; p++)
             for (int l = 0; l < 32; l++)
                 b[i].qs[32 * p + l] = (uint8_t)(L[64 * p + l] | L[64 * p + 32 + l] << 4);
@@ -177,12 +183,8 @@ static void row_q4_k(const float *x, ql_block_q4_k *b, int64_t nb) {
 
 static void row_q5_k(const float *x, ql_block_q5_k *b, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, x += QL_QK_K) {
-        ql_k_scales s;
         uint8_t L[QL_QK_K];
-        k_super_block(x, 31, &s, L);
-        b[i].d = s.d;
-        b[i].dmin = s.dmin;
-        ql_k_scales_pack(b[i].scales, s.sc, s.mn);
+        k_header(x, 31, &b[i].d, &b[i].dmin, b[i].scales, L);
         memset(b[i].qh, 0, sizeof b[i].qh);
         for (int p = 0; p < 4; p++)
             for (int l = 0; l < 32; l++) {
