@@ -21,21 +21,26 @@ static void cover_task(void *ctx, int64_t begin, int64_t end, int thread) {
     while (thread > m && !atomic_compare_exchange_weak(&c->max_thread, &m, thread)) {}
 }
 
-static void test_parallel_for_covers_each_index_once(void) {
+/* One repetition of a coverage test: `jobs` jobs over [0, n) with alignment / chunk
+ * `param`, each adding 1 to every index it covers. */
+typedef void (*cover_rep)(ql_pool *p, int64_t n, int64_t param, cover *c);
+
+/* For 1..4 threads, sizes around the tile sizes and each param: 50 repetitions of `rep`
+ * (exercising the spin/sleep hand-over between jobs) leave every index hit 50 * jobs
+ * times, every range aligned and no thread id out of range. */
+static void check_cover(const int64_t *params, size_t n_params, int jobs, cover_rep rep) {
     for (int threads = 1; threads <= 4; threads++) {
         ql_pool *p = NULL;
         ql_error e = {0};
         CHECK(ql_pool_new(threads, &p, &e) == QL_OK);
         if (!p) return;
         static const int64_t sizes[] = {1, 2, 3, 7, 31, 32, 33, 255, 4113};
-        static const int64_t aligns[] = {1, 4, 16};
         for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
-            for (size_t ai = 0; ai < 3; ai++) {
+            for (size_t pi = 0; pi < n_params; pi++) {
                 int64_t n = sizes[si];
-                cover c = {calloc((size_t)n, sizeof(_Atomic int)), aligns[ai], n, 0, -1};
-                /* repeat to exercise the spin/sleep hand-over between jobs */
-                for (int rep = 0; rep < 50; rep++) ql_pool_for(p, n, aligns[ai], 0, cover_task, &c);
-                for (int64_t i = 0; i < n; i++) CHECK_EQ_INT(atomic_load(&c.hits[i]), 50);
+                cover c = {calloc((size_t)n, sizeof(_Atomic int)), params[pi], n, 0, -1};
+                for (int r = 0; r < 50; r++) rep(p, n, params[pi], &c);
+                for (int64_t i = 0; i < n; i++) CHECK_EQ_INT(atomic_load(&c.hits[i]), 50 * jobs);
                 CHECK(atomic_load(&c.bad_align) == 0);
                 CHECK(atomic_load(&c.max_thread) < threads);
                 free((void *)c.hits);
@@ -43,58 +48,35 @@ static void test_parallel_for_covers_each_index_once(void) {
         }
         ql_pool_free(p);
     }
+}
+
+static const int64_t k_aligns[] = {1, 4, 16};
+
+static void rep_static(ql_pool *p, int64_t n, int64_t align, cover *c) {
+    ql_pool_for(p, n, align, 0, cover_task, c);
+}
+
+static void rep_chunks(ql_pool *p, int64_t n, int64_t chunk, cover *c) {
+    ql_pool_for_chunks(p, n, chunk, cover_task, c);
+    ql_pool_for(p, n, chunk, 0, cover_task, c); /* static jobs in between */
+}
+
+static void rep_balanced(ql_pool *p, int64_t n, int64_t align, cover *c) {
+    ql_pool_for_balanced(p, n, align, 0, cover_task, c);
+    ql_pool_for_chunks(p, n, align, cover_task, c); /* other jobs between */
+}
+
+static void test_parallel_for_covers_each_index_once(void) {
+    check_cover(k_aligns, 3, 1, rep_static);
 }
 
 static void test_chunks_cover_each_index_once(void) {
-    for (int threads = 1; threads <= 4; threads++) {
-        ql_pool *p = NULL;
-        ql_error e = {0};
-        CHECK(ql_pool_new(threads, &p, &e) == QL_OK);
-        if (!p) return;
-        static const int64_t sizes[] = {1, 2, 3, 7, 31, 32, 33, 255, 4113};
-        static const int64_t chunks[] = {1, 4, 16, 5000};
-        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
-            for (size_t ci = 0; ci < sizeof chunks / sizeof *chunks; ci++) {
-                int64_t n = sizes[si];
-                cover c = {calloc((size_t)n, sizeof(_Atomic int)), chunks[ci], n, 0, -1};
-                for (int rep = 0; rep < 50; rep++) {
-                    ql_pool_for_chunks(p, n, chunks[ci], cover_task, &c);
-                    ql_pool_for(p, n, chunks[ci], 0, cover_task, &c); /* static jobs in between */
-                }
-                for (int64_t i = 0; i < n; i++) CHECK_EQ_INT(atomic_load(&c.hits[i]), 100);
-                CHECK(atomic_load(&c.bad_align) == 0);
-                CHECK(atomic_load(&c.max_thread) < threads);
-                free((void *)c.hits);
-            }
-        }
-        ql_pool_free(p);
-    }
+    static const int64_t chunks[] = {1, 4, 16, 5000};
+    check_cover(chunks, 4, 2, rep_chunks);
 }
 
 static void test_balanced_covers_each_index_once(void) {
-    for (int threads = 1; threads <= 4; threads++) {
-        ql_pool *p = NULL;
-        ql_error e = {0};
-        CHECK(ql_pool_new(threads, &p, &e) == QL_OK);
-        if (!p) return;
-        static const int64_t sizes[] = {1, 2, 3, 7, 31, 32, 33, 255, 4113};
-        static const int64_t aligns[] = {1, 4, 16};
-        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
-            for (size_t ai = 0; ai < 3; ai++) {
-                int64_t n = sizes[si];
-                cover c = {calloc((size_t)n, sizeof(_Atomic int)), aligns[ai], n, 0, -1};
-                for (int rep = 0; rep < 50; rep++) {
-                    ql_pool_for_balanced(p, n, aligns[ai], 0, cover_task, &c);
-                    ql_pool_for_chunks(p, n, aligns[ai], cover_task, &c); /* other jobs between */
-                }
-                for (int64_t i = 0; i < n; i++) CHECK_EQ_INT(atomic_load(&c.hits[i]), 100);
-                CHECK(atomic_load(&c.bad_align) == 0);
-                CHECK(atomic_load(&c.max_thread) < threads);
-                free((void *)c.hits);
-            }
-        }
-        ql_pool_free(p);
-    }
+    check_cover(k_aligns, 3, 2, rep_balanced);
 }
 
 /* Thread 1 takes 4x as long per index as thread 0: after some jobs it holds clearly fewer
