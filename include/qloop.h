@@ -194,6 +194,31 @@ typedef void (*ql_activation_fn)(void *user, const char *name, int32_t expert, c
                                  int64_t n_tok, int64_t k);
 void ql_session_set_activation_observer(ql_session *session, ql_activation_fn fn, void *user);
 
+/* Where an eval's time goes, by weight: while profiling is on, every matrix multiplication
+ * adds its wall time (the activations' conversion and the threads' barrier included) and
+ * the bytes of its weight matrix to the entry of the weight's name without the block
+ * prefix ("blk.3.attn_q.weight" counts as "attn_q.weight"), so one entry sums a role over
+ * the layers. A decode step that multiplies several weights by one input as one job (q, k
+ * and v; gate and up) counts once, under the names joined by '+'. At most
+ * QL_PROFILE_ENTRIES entries; further names count under "other". Time outside the
+ * multiplications (attention, norms, RoPE, sampling) is what the caller's own clock shows
+ * beyond the sum. Profiling costs two clock reads per multiplication. */
+enum { QL_PROFILE_ENTRIES = 32 };
+typedef struct ql_matmul_profile {
+    char name[128];
+    uint64_t calls;      /* multiplications (jobs) */
+    uint64_t tokens;     /* token rows multiplied, summed over calls */
+    double seconds;      /* wall time, summed over calls */
+    double weight_bytes; /* bytes of the weight matrices read, summed over calls */
+} ql_matmul_profile;
+/* Starts (on) or stops counting; the counts are kept until ql_session_profile_reset.
+ * Errors: QL_ERR_NOMEM (the first start allocates the table). */
+ql_status ql_session_set_profiling(ql_session *session, bool on, ql_error *err);
+void ql_session_profile_reset(ql_session *session);
+/* Copies up to max entries, in the order their names were first seen, and returns how
+ * many there are. */
+int ql_session_profile(const ql_session *session, ql_matmul_profile *out, int max);
+
 /* ------------------------------------------------------------------------------------ */
 /* Loop layers: blocks of layers run several times per token (shared/spec/loop-layers.md) */
 /* ------------------------------------------------------------------------------------ */

@@ -34,7 +34,7 @@
 enum { PROBE_EVERY = 8 };
 
 static const char k_usage[] =
-    "usage: qloop bench -m MODEL [-p 512] [-n 128] [-t N] [-r 3] [--json]\n"
+    "usage: qloop bench -m MODEL [-p 512] [-n 128] [-t N] [-r 3] [--json] [--profile]\n"
     "\n"
     "Measures prompt processing (pp: P tokens in one batch) and generation (tg: N tokens\n"
     "one at a time) from an empty context, R times each, and the memory read bandwidth\n"
@@ -46,6 +46,9 @@ static const char k_usage[] =
     "  -t, --threads N    threads (default: physical cores)\n"
     "  -r N               repetitions (default 3)\n"
     "      --json         one JSON object on stdout instead of the table\n"
+    "      --profile      also the tg time by weight: each role's share of a token, its\n"
+    "                     weight bytes per second and that against the bandwidth read\n"
+    "                     between the tokens\n"
     "  -h, --help         this help\n";
 
 static int cmp_double(const void *a, const void *b) {
@@ -67,10 +70,50 @@ static stats summarize(double *v, int n) {
     return s;
 }
 
+/* --profile: the tg tokens' time by weight role (ql_session_profile) over all repetitions:
+ * tokens evaluated in `seconds`; `gbps` the bandwidth read between them (each repetition's
+ * weighted by its tg time). JSON: the members "profile" (an array) and
+ * "outside_matmuls_*" of the one object. */
+static void print_profile(const ql_session *s, bool json, double tokens, double seconds,
+                          double gbps) {
+    ql_matmul_profile pr[QL_PROFILE_ENTRIES];
+    int np = ql_session_profile(s, pr, QL_PROFILE_ENTRIES);
+    if (np > QL_PROFILE_ENTRIES) np = QL_PROFILE_ENTRIES;
+    double in_matmuls = 0.0;
+    if (json) printf(", \"profile\": [");
+    else
+        printf("  tg time by weight (all repetitions; GB/s of weight bytes, and against the %.2f GB/s\n"
+               "  read between the tokens, the repetitions weighted by their time):\n"
+               "    %-44s %7s %9s %7s %8s %8s\n",
+               gbps, "weights", "calls/tok", "ms/tok", "% token", "GB/s", "% bw");
+    for (int i = 0; i < np; i++) {
+        const ql_matmul_profile *p = &pr[i];
+        double rate = p->seconds > 0 ? p->weight_bytes / p->seconds * 1e-9 : 0.0;
+        double share = seconds > 0 ? 100.0 * p->seconds / seconds : 0.0;
+        double of_bw = gbps > 0 ? 100.0 * rate / gbps : 0.0;
+        in_matmuls += p->seconds;
+        if (json)
+            printf("%s{\"weights\": \"%s\", \"calls_per_token\": %.3f, \"ms_per_token\": %.4f, "
+                   "\"pct_of_token\": %.2f, \"gbps\": %.3f, \"pct_of_bandwidth_during\": %.2f}",
+                   i ? ", " : "", p->name, (double)p->calls / tokens, 1e3 * p->seconds / tokens, share,
+                   rate, of_bw);
+        else
+            printf("    %-44s %9.2f %9.3f %6.1f%% %8.2f %7.1f%%\n", p->name, (double)p->calls / tokens,
+                   1e3 * p->seconds / tokens, share, rate, of_bw);
+    }
+    double rest = seconds - in_matmuls;
+    if (json)
+        printf("], \"outside_matmuls_ms_per_token\": %.4f, \"outside_matmuls_pct\": %.2f",
+               1e3 * rest / tokens, seconds > 0 ? 100.0 * rest / seconds : 0.0);
+    else
+        printf("    %-44s %9s %9.3f %6.1f%%\n", "outside the matmuls", "", 1e3 * rest / tokens,
+               seconds > 0 ? 100.0 * rest / seconds : 0.0);
+}
+
 int ql_cmd_bench(int argc, char **argv) {
     const char *model = NULL;
     long long p = 512, n = 128, threads = 0, reps = 3;
-    bool json = false;
+    bool json = false, profile = false;
     ql_loop_args loop;
     ql_loop_args_init(&loop);
     for (int i = 1; i < argc; i++) {
@@ -84,6 +127,8 @@ int ql_cmd_bench(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--profile")) {
+            profile = true;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             if (!(model = ql_arg_value(argc, argv, &i, "bench"))) return 2;
         } else if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-t") ||
@@ -133,6 +178,8 @@ int ql_cmd_bench(int argc, char **argv) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         ids[i] = (int32_t)(x % (uint64_t)info.n_vocab);
     }
+    /* --profile: all tg repetitions' time, and the between-token bandwidth weighted by it */
+    double tg_seconds = 0.0, bw_time = 0.0;
     /* warm-up: page in the weights, the output matrix included */
     if (ql_session_eval(s, ids, 1, logits, false, &e)) goto fail;
     for (long long r = 0; r < reps; r++) {
@@ -147,14 +194,18 @@ int ql_cmd_bench(int argc, char **argv) {
             ql_session_reset(s);
             double t_tok = 0.0;
             ql_bandwidth_probe_pass(bp);
+            if (profile && ql_session_set_profiling(s, true, &e)) goto fail;
             for (long long i = 0; i < n; i++) {
                 double t0 = ql_time_seconds();
                 if (ql_session_eval(s, &ids[i], 1, logits, false, &e)) goto fail;
                 t_tok += ql_time_seconds() - t0;
                 if ((i + 1) % PROBE_EVERY == 0 || i + 1 == n) ql_bandwidth_probe_pass(bp);
             }
+            ql_session_set_profiling(s, false, NULL);
             tg[r] = (double)n / t_tok;
             bwd[r] = ql_bandwidth_probe_mean(bp, true);
+            tg_seconds += t_tok;
+            bw_time += bwd[r] * t_tok;
         }
     }
     int nt = ql_session_n_threads(s);
@@ -175,12 +226,14 @@ int ql_cmd_bench(int argc, char **argv) {
                "\"bytes_per_token\": %llu, \"tg_roofline_tps\": %.3f, "
                "\"tg_roofline_pct\": %.2f, \"tg_roofline_pct_min\": %.2f, "
                "\"tg_roofline_pct_max\": %.2f, \"bandwidth_during_gbps\": %.3f, "
-               "\"tg_during_pct\": %.2f, \"tg_during_pct_min\": %.2f, \"tg_during_pct_max\": %.2f}\n",
+               "\"tg_during_pct\": %.2f, \"tg_during_pct_min\": %.2f, \"tg_during_pct_max\": %.2f",
                model, info.weight_type, ql_isa_name(), nt, p, n, reps, spp.median, spp.min,
                spp.max, stg.median, stg.min, stg.max, sbw.median, sbw.min, sbw.max,
                (unsigned long long)info.decode_bytes, roofline, spct.median, spct.min, spct.max,
                n > 0 ? sbwd.median : 0.0, n > 0 ? spctd.median : 0.0, n > 0 ? spctd.min : 0.0,
                n > 0 ? spctd.max : 0.0);
+        if (profile && n > 0) print_profile(s, true, (double)(n * reps), tg_seconds, bw_time / tg_seconds);
+        printf("}\n");
     } else {
         printf("model %s (%s), isa %s, %d threads, %lld repetitions\n", model, info.weight_type,
                ql_isa_name(), nt, reps);
@@ -198,6 +251,7 @@ int ql_cmd_bench(int argc, char **argv) {
                    "  tg at %.1f%% of the bandwidth read between its tokens, %.2f GB/s "
                    "(min %.1f%%, max %.1f%%)\n",
                    spct.median, spct.min, spct.max, spctd.median, sbwd.median, spctd.min, spctd.max);
+        if (profile && n > 0) print_profile(s, false, (double)(n * reps), tg_seconds, bw_time / tg_seconds);
     }
     rc = 0;
     goto done;

@@ -23,6 +23,7 @@
  * batch split, so results are bit-identical across both.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,10 +81,60 @@ static void quantize_task(void *ctx, int64_t t0, int64_t t1, int thread) {
         j->kern->from_float[j->act_type](j->x + t * j->k, (char *)j->xq + (size_t)t * j->xq_row_bytes, j->k);
 }
 
+/* ql_session_set_profiling: adds one job that multiplied the n weights w by n_tok tokens in
+ * `seconds` to the entry of their names without the block prefix, joined by '+'. */
+static void profile_add(ql_session *s, const ql_weight *const *w, int n, int64_t n_tok,
+                        double seconds) {
+    char name[sizeof s->prof->name] = "";
+    size_t len = 0;
+    double bytes = 0;
+    for (int i = 0; i < n; i++) {
+        const char *nm = w[i]->name;
+        if (!strncmp(nm, "blk.", 4)) { /* "blk.<layer>." */
+            const char *p = nm + 4;
+            while (*p >= '0' && *p <= '9') p++;
+            if (*p == '.' && p > nm + 4) nm = p + 1;
+        }
+        int k = snprintf(name + len, sizeof name - len, "%s%s", i ? "+" : "", nm);
+        len = k < 0 ? len : len + (size_t)k < sizeof name ? len + (size_t)k : sizeof name - 1;
+        bytes += (double)w[i]->rows * (double)w[i]->row_bytes;
+    }
+    int e = 0;
+    while (e < s->n_prof && strcmp(s->prof[e].name, name) != 0) e++;
+    if (e == s->n_prof) {
+        if (s->n_prof == QL_PROFILE_ENTRIES) {
+            e = QL_PROFILE_ENTRIES - 1;
+            snprintf(s->prof[e].name, sizeof s->prof[e].name, "other");
+        } else {
+            snprintf(s->prof[e].name, sizeof s->prof[e].name, "%s", name);
+            s->n_prof++;
+        }
+    }
+    ql_matmul_profile *pe = &s->prof[e];
+    pe->calls++;
+    pe->tokens += (uint64_t)n_tok;
+    pe->seconds += seconds;
+    pe->weight_bytes += bytes;
+}
+
+static void matmul_run(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok, float *y,
+                       int64_t ldy);
+
 /* y[t, 0..rows) = W x[t] for t < n_tok; y has row stride ldy. Activations are first
  * converted to the format the weight type's kernel reads (e.g. Q8_0 blocks). */
 void ql_matmul(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok, float *y,
-                   int64_t ldy) {
+               int64_t ldy) {
+    if (!s->profiling) {
+        matmul_run(s, w, x, n_tok, y, ldy);
+        return;
+    }
+    double t0 = ql_time_seconds();
+    matmul_run(s, w, x, n_tok, y, ldy);
+    profile_add(s, &w, 1, n_tok, ql_time_seconds() - t0);
+}
+
+static void matmul_run(ql_session *s, const ql_weight *w, const float *x, int64_t n_tok, float *y,
+                       int64_t ldy) {
     if (s->observer) s->observer(s->observer_user, w->name, w->expert, x, n_tok, w->k);
     uint32_t act = s->kern->act_type[w->type];
     matmul_job j = {s->kern, w, x, (size_t)w->k * sizeof(float), n_tok, y, ldy};
@@ -159,6 +210,7 @@ static void matmul_group(ql_session *s, int n, const ql_weight *const *w, const 
         j.y[i] = y[i];
         j.first[i + 1] = j.first[i] + w[i]->rows;
     }
+    double t0 = s->profiling ? ql_time_seconds() : 0.0;
     if (act != QL_TYPE_F32) {
         uint64_t row = 0;
         ql_type_row_bytes(act, (uint64_t)w[0]->k, &row); /* checked when the model was bound */
@@ -168,6 +220,7 @@ static void matmul_group(ql_session *s, int n, const ql_weight *const *w, const 
     }
     int64_t min_rows = PARALLEL_MIN_MACS / (w[0]->k > 0 ? w[0]->k : 1) + 1;
     ql_pool_for_balanced(s->pool, j.first[n], 16, min_rows, group_task, &j);
+    if (s->profiling) profile_add(s, w, n, 1, ql_time_seconds() - t0);
 }
 
 typedef struct attn_job {

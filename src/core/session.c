@@ -109,7 +109,7 @@ void ql_session_free(ql_session *s) {
     ql_loop_free(&s->loop);
     void *bufs[] = {s->k_cache, s->v_cache, s->inv_freq, s->rope_cs, s->x, s->xb, s->q,
                     s->att, s->hb, s->hb2, s->scores, s->xq, s->router, s->sel, s->sel_w,
-                    s->rows, s->slots, s->moe_in, s->moe_tmp, s->moe_out};
+                    s->rows, s->slots, s->moe_in, s->moe_tmp, s->moe_out, s->prof};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(s);
 }
@@ -122,6 +122,25 @@ int32_t ql_session_n_threads(const ql_session *s) { return ql_pool_n_threads(s->
 void ql_session_set_activation_observer(ql_session *s, ql_activation_fn fn, void *user) {
     s->observer = fn;
     s->observer_user = user;
+}
+
+ql_status ql_session_set_profiling(ql_session *s, bool on, ql_error *err) {
+    if (on && !s->prof) {
+        s->prof = calloc(QL_PROFILE_ENTRIES, sizeof *s->prof);
+        if (!s->prof) return ql_fail(err, QL_ERR_NOMEM, "profile: out of memory");
+    }
+    s->profiling = on;
+    return ql_ok(err);
+}
+
+void ql_session_profile_reset(ql_session *s) {
+    if (s->prof) memset(s->prof, 0, QL_PROFILE_ENTRIES * sizeof *s->prof);
+    s->n_prof = 0;
+}
+
+int ql_session_profile(const ql_session *s, ql_matmul_profile *out, int max) {
+    for (int i = 0; i < s->n_prof && i < max; i++) out[i] = s->prof[i];
+    return s->n_prof;
 }
 
 void ql_session_reset(ql_session *s) {

@@ -18,6 +18,10 @@ struct ql_session {
     int32_t n_ctx, n_batch, pos;
     ql_activation_fn observer; /* see ql_session_set_activation_observer */
     void *observer_user;
+    /* ql_session_set_profiling: prof[QL_PROFILE_ENTRIES] (NULL until first started) */
+    ql_matmul_profile *prof;
+    int n_prof;
+    bool profiling;
     int64_t q_dim, kv_dim;
 
     /* KV cache, float32: [n_slots][n_ctx][kv_dim]; position p of slot j of layer l at

@@ -42,6 +42,27 @@ static void test_bench_json_has_every_field(void) {
     CHECK(strstr(out, "\"isa\": \"") != NULL);
 }
 
+/* --profile adds the tg time by weight role to the same one-line object */
+static void test_bench_json_profile(void) {
+    char model[512], cmd[2048], out[16384];
+    ql_test_shared(model, sizeof model, "models/stories260K.gguf");
+    snprintf(cmd, sizeof cmd, "%s bench -m '%s' -p 0 -n 9 -r 2 -t 2 --json --profile", QL_CLI_PATH, model);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    if (!p) return;
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    const char *nl = strchr(out, '\n');
+    CHECK_MSG(out[0] == '{' && nl && nl[-1] == '}' && nl[1] == '\0', "one object, one line: %s", out);
+    CHECK(strstr(out, "\"profile\": [{\"weights\": \"attn_q.weight+attn_k.weight+attn_v.weight\"") != NULL);
+    CHECK(strstr(out, "\"weights\": \"output.weight\", \"calls_per_token\": 1.000") != NULL);
+    double rest = json_number(out, "outside_matmuls_pct");
+    CHECK_MSG(rest >= 0 && rest < 100, "outside_matmuls_pct %g", rest);
+    CHECK(json_number(out, "tg_tps") > 0);
+}
+
 static void test_bandwidth_probe_totals(void) {
     ql_bandwidth_probe *bp = ql_bandwidth_probe_new((size_t)8 << 20, 2);
     CHECK(bp != NULL);
@@ -59,6 +80,7 @@ static void test_bandwidth_probe_totals(void) {
 
 int main(void) {
     RUN(test_bench_json_has_every_field);
+    RUN(test_bench_json_profile);
     RUN(test_bandwidth_probe_totals);
     return TEST_REPORT();
 }
