@@ -107,6 +107,31 @@ QL_INLINE void reduce_halves(const __m512i g[4], int split, __m512i *lo, __m512i
 #undef HIGH
 }
 
+/* ---- weight layouts ------------------------------------------------------------------ */
+
+/* Where a matrix's blocks lie. Plain (GGUF's order): row r at r * row_bytes, block b of a
+ * row at b * bs. Grouped (kernels.h, matmul_g16): rows in groups of 16 whose rows are
+ * interleaved in units of 2^ul blocks, so that the bytes a 16-row decode tile reads per
+ * step are one run: row r at (r / 16) * 16 * row_bytes + (r % 16) * unit, block b at
+ * (b >> ul) * 16 * unit + (b % 2^ul) * bs (unit = bs << ul). A tile's or a pack's rows lie
+ * in one group (grouped ranges start at multiples of 16), so row r + i is at + i * row_step. */
+typedef struct wlay {
+    size_t row_bytes, bs;
+    int grouped, ul;
+} wlay;
+
+QL_INLINE size_t row_step(const wlay *L) { return L->grouped ? L->bs << L->ul : L->row_bytes; }
+
+QL_INLINE size_t row_off(const wlay *L, int64_t r) {
+    if (!L->grouped) return (size_t)r * L->row_bytes;
+    return (size_t)(r >> 4) * 16 * L->row_bytes + (size_t)(r & 15) * (L->bs << L->ul);
+}
+
+QL_INLINE size_t blk_off(const wlay *L, int64_t b) {
+    if (!L->grouped) return (size_t)b * L->bs;
+    return (size_t)(b >> L->ul) * (16 * (L->bs << L->ul)) + (size_t)(b & ((1 << L->ul) - 1)) * L->bs;
+}
+
 /* ---- tiles -------------------------------------------------------------------------- */
 
 /* Where a tile's lanes read: lane p = r * T + t is row r, token t. Rows / tokens past the
@@ -116,13 +141,16 @@ typedef struct tile {
     const uint8_t *x[MAX_TOK];   /* activation row t */
     __m512i widx, xidx;          /* byte offset of lane p's row from w[0], x[0] */
     ql_pf_stream pf;             /* decode: rows further down (simd/pf_stream.h) */
+    wlay L;                      /* block b of row r: w[r] + blk_off(&L, b) */
 } tile;
 
-QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, size_t row_bytes,
+QL_INLINE void tile_init(tile *tl, int R, int T, const void *w, const wlay *L,
                          int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok) {
     int32_t wi[PAIRS], xi[PAIRS];
+    const size_t rs = row_step(L);
+    tl->L = *L;
     for (int r = 0; r < R; r++)
-        tl->w[r] = (const uint8_t *)w + (size_t)(r < n_rows ? r : n_rows - 1) * row_bytes;
+        tl->w[r] = (const uint8_t *)w + (size_t)(r < n_rows ? r : n_rows - 1) * rs;
     for (int t = 0; t < T; t++)
         tl->x[t] = (const uint8_t *)x + (size_t)(t < n_tok ? t : n_tok - 1) * x_row_bytes;
     for (int p = 0; p < PAIRS; p++) {
@@ -221,7 +249,6 @@ QL_INLINE int32_t hsum256(__m256i v) {
 /* One step of blocks b, b+1 (`one`: b only) for all 16 pairs of the tile. */
 QL_INLINE __m512 q32_step(int kind, int R, int T, const tile *tl, int64_t b, int one,
                           __m512 acc) {
-    const size_t bs = q32_bytes(kind);
     const __m512i zero = _mm512_setzero_si512();
     __m512i xv[MAX_TOK], corr[MAX_TOK];
     float xsum[2][PAIRS];
@@ -242,7 +269,7 @@ QL_INLINE __m512 q32_step(int kind, int R, int T, const tile *tl, int64_t b, int
     }
     __m512i v[PAIRS], g[4];
     for (int r = 0; r < R; r++) {
-        __m512i wv = q32_weights(kind, tl->w[r] + (size_t)b * bs, one);
+        __m512i wv = q32_weights(kind, tl->w[r] + blk_off(&tl->L, b), one);
         for (int t = 0; t < T; t++) v[r * T + t] = _mm512_dpbusd_epi32(corr[t], wv, xv[t]);
         if ((r + 1) * T % 4 == 0) {
             int j = (r + 1) * T / 4 - 1;
@@ -252,7 +279,7 @@ QL_INLINE __m512 q32_step(int kind, int R, int T, const tile *tl, int64_t b, int
     __m512i s[2];
     reduce_halves(g, kind != Q8_0, &s[0], &s[1]);
     for (int h = 0; h < 2 - one; h++) {
-        size_t wo = (size_t)(b + h) * bs, xo = (size_t)(b + h) * Q8_0_BYTES;
+        size_t wo = blk_off(&tl->L, b + h), xo = (size_t)(b + h) * Q8_0_BYTES;
         __m512 dw = gather_w_f16(tl, wo, 0), dx = gather_x_scale(tl, T, xo, 1);
         __m512 term = _mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(s[h]));
         if (kind == Q4_1) {
@@ -344,7 +371,7 @@ QL_INLINE __m512i dec_row(int kind, const uint8_t *p, const __m512i xv[2], const
 }
 
 QL_INLINE __m512 dec_step(int kind, const tile *tl, int64_t b, __m512 acc) {
-    const size_t bs = q32_bytes(kind), off = (size_t)b * bs;
+    const size_t off = blk_off(&tl->L, b);
     const uint8_t *xb = tl->x[0] + (size_t)b * Q8_0_BYTES;
     const __m512i zero = _mm512_setzero_si512();
     /* activations: Q8_0 [b | b+1], [b+2 | b+3]; Q4_0 elements 0-15 of the 4 blocks, then
@@ -389,12 +416,12 @@ QL_INLINE __m512 dec_step(int kind, const tile *tl, int64_t b, __m512 acc) {
     return _mm512_add_ps(acc, _mm512_shuffle_f32x4(u2, u3, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-QL_INLINE void q32_tile(int kind, int R, int T, const void *w, size_t row_bytes,
+QL_INLINE void q32_tile(int kind, int R, int T, const void *w, const wlay *L,
                         int64_t n_rows, const void *x, size_t x_row_bytes, int64_t n_tok,
                         int64_t nb, float *y, int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
-    tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
-    if (T == 1) tl.pf = ql_pf_rows(w, row_bytes, pf_skip, pf_rows, q32_bytes(kind));
+    tile_init(&tl, R, T, w, L, n_rows, x, x_row_bytes, n_tok);
+    if (T == 1) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, q32_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     int64_t b = 0;
     if (T == 1 && R == PAIRS && kind != Q4_1)
@@ -438,11 +465,10 @@ QL_INLINE void tr16x4(const uint8_t *const p[PAIRS], size_t off, __m512i out[4])
 }
 
 /* Blocks b0 .. b0+nbs-1 of 16 rows: wb[8 * b + g] (see above) and dw[16 * b + r]. */
-QL_INLINE void q32_pack(int kind, const uint8_t *const rows[PAIRS], int64_t b0, int64_t nbs,
-                        __m512i *wb, float *dw) {
-    const size_t bs = q32_bytes(kind);
+QL_INLINE void q32_pack(int kind, const uint8_t *const rows[PAIRS], const wlay *L, int64_t b0,
+                        int64_t nbs, __m512i *wb, float *dw) {
     for (int64_t b = 0; b < nbs; b++) {
-        const size_t off = (size_t)(b0 + b) * bs;
+        const size_t off = blk_off(L, b0 + b);
         __m512i q[4], *w = wb + 8 * b;
         tr16x4(rows, off + 2, q);
         if (kind == Q8_0) {
@@ -514,7 +540,7 @@ QL_INLINE void q32_gemm(int T, const __m512i *wb, const float *dw, int64_t nbs,
     for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
 }
 
-QL_INLINE void q32_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, const void *x,
+QL_INLINE void q32_prompt(int kind, const void *w, const wlay *L, int64_t nb, const void *x,
                           size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
                           int64_t r1) {
     __m512i wb[8 * GEMM_KC];
@@ -531,9 +557,9 @@ QL_INLINE void q32_prompt(int kind, const void *w, size_t row_bytes, int64_t nb,
                 const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
                 const uint8_t *rows[PAIRS];
                 for (int i = 0; i < PAIRS; i++)
-                    rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
+                    rows[i] = (const uint8_t *)w + row_off(L, r + (i < nr ? i : nr - 1));
                 const __mmask16 m = (__mmask16)((1u << nr) - 1u);
-                q32_pack(kind, rows, b0, nbs, wb, dw);
+                q32_pack(kind, rows, L, b0, nbs, wb, dw);
                 for (int64_t t = 0; t < nt; t += GEMM_TOK) {
                     const uint8_t *xp[GEMM_TOK];
                     const int T = nt - t < GEMM_TOK ? (int)(nt - t) : GEMM_TOK;
@@ -634,7 +660,6 @@ QL_INLINE __m512i k_weights(int kind, const uint8_t *blk, const k_row *s, int c,
 
 /* One super-block for all 16 pairs of the tile. */
 QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m512 acc) {
-    const size_t bs = k_bytes(kind);
     const size_t xo = (size_t)b * Q8_K_BYTES;
     __m256i bsum[MAX_TOK];
     for (int t = 0; t < T; t++) {
@@ -644,7 +669,7 @@ QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m51
     }
     __m512i v[PAIRS], g[4];
     for (int r = 0; r < R; r++) {
-        const uint8_t *blk = tl->w[r] + (size_t)b * bs;
+        const uint8_t *blk = tl->w[r] + blk_off(&tl->L, b);
         if (T == 1) ql_pf_step(&tl->pf, b, 1, r, R);
         k_row s = k_row_load(kind, blk);
         __m512i ai[MAX_TOK];
@@ -671,11 +696,11 @@ QL_INLINE __m512 k_step(int kind, int R, int T, const tile *tl, int64_t b, __m51
     reduce_halves(g, 0, &isum, &msum);
     __m512 dx = gather_x_scale(tl, T, xo, 0);
     if (kind == Q6_K) {
-        __m512 d = gather_w_f16(tl, (size_t)b * bs + 206, 1); /* d at 208: 4 bytes from 206 */
+        __m512 d = gather_w_f16(tl, blk_off(&tl->L, b) + 206, 1); /* d at 208: 4 bytes from 206 */
         __m512i total = _mm512_sub_epi32(isum, _mm512_slli_epi32(msum, 5));
         return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(dx, d), _mm512_cvtepi32_ps(total)));
     }
-    __m512 d = gather_w_f16(tl, (size_t)b * bs, 0), dmin = gather_w_f16(tl, (size_t)b * bs, 1);
+    __m512 d = gather_w_f16(tl, blk_off(&tl->L, b), 0), dmin = gather_w_f16(tl, blk_off(&tl->L, b), 1);
     __m512 inner = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum)),
                                  _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(msum)));
     return _mm512_add_ps(acc, _mm512_mul_ps(dx, inner));
@@ -770,7 +795,7 @@ QL_INLINE float kd_x_scale(const uint8_t *xb) {
 }
 
 QL_INLINE __m512 kd_step(const tile *tl, int64_t b, __m512 acc) {
-    const size_t bs = sizeof(ql_block_q4_k), off = (size_t)b * bs;
+    const size_t off = blk_off(&tl->L, b);
     const uint8_t *xb = tl->x[0] + (size_t)b * Q8_K_BYTES;
     const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15);
     const __m256i bs16 = _mm256_loadu_si256((const __m256i *)(xb + offsetof(ql_block_q8_k, bsums)));
@@ -853,7 +878,7 @@ static const int16_t kq6_pair_sub[32] = {0, 0, 0, 0, 32, 32, 32, 32, 1, 1, 1, 1,
                                          2, 2, 2, 2, 34, 34, 34, 34, 3, 3, 3, 3, 35, 35, 35, 35};
 
 QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
-    const size_t bs = sizeof(ql_block_q6_k), off = (size_t)b * bs;
+    const size_t off = blk_off(&tl->L, b);
     const uint8_t *xb = tl->x[0] + (size_t)b * Q8_K_BYTES;
     const __m512i m4 = _mm512_set1_epi8(15);
     const __m512i m1 = _mm512_inserti64x4(_mm512_set1_epi8(0x03), _mm256_set1_epi8(0x0C), 1);
@@ -913,12 +938,12 @@ QL_INLINE __m512 kq6_step(const tile *tl, int64_t b, __m512 acc) {
     return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(dxs), d), _mm512_cvtepi32_ps(total)));
 }
 
-QL_INLINE void k_tile(int kind, int R, int T, const void *w, size_t row_bytes, int64_t n_rows,
+QL_INLINE void k_tile(int kind, int R, int T, const void *w, const wlay *L, int64_t n_rows,
                       const void *x, size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y,
                       int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
-    tile_init(&tl, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok);
-    if (T == 1) tl.pf = ql_pf_rows(w, row_bytes, pf_skip, pf_rows, k_bytes(kind));
+    tile_init(&tl, R, T, w, L, n_rows, x, x_row_bytes, n_tok);
+    if (T == 1) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, k_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     if (T == 1 && R == PAIRS && kind == Q4_K)
         for (int64_t b = 0; b < nb; b++) acc = kd_step(&tl, b, acc);
@@ -1093,12 +1118,11 @@ QL_INLINE void k_gemm(int kind, int T, const k_pack *kp, int64_t nbs,
 
 /* Loops as q32_prompt's: passes of TC_K tokens, segments of KC_K super-blocks, row tiles,
  * groups of 8 tokens. */
-QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, const void *x,
+QL_INLINE void k_prompt(int kind, const void *w, const wlay *L, int64_t nb, const void *x,
                         size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
                         int64_t r1) {
     k_pack kp[GEMM_KC_K];
     int32_t bp[GEMM_TC_K * GEMM_KC_K * 4]; /* k_prep's pairs, 32 KiB */
-    const size_t bs = k_bytes(kind);
     for (int64_t t0 = 0; t0 < n_tok; t0 += GEMM_TC_K) {
         const int64_t nt = n_tok - t0 < GEMM_TC_K ? n_tok - t0 : GEMM_TC_K;
         for (int64_t b0 = 0; b0 < nb; b0 += GEMM_KC_K) {
@@ -1109,9 +1133,9 @@ QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, c
                 const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
                 const uint8_t *rows[PAIRS];
                 for (int i = 0; i < PAIRS; i++)
-                    rows[i] = (const uint8_t *)w + (size_t)(r + (i < nr ? i : nr - 1)) * row_bytes;
+                    rows[i] = (const uint8_t *)w + row_off(L, r + (i < nr ? i : nr - 1));
                 const __mmask16 m = (__mmask16)((1u << nr) - 1u);
-                for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, (size_t)(b0 + b) * bs, &kp[b]);
+                for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, blk_off(L, b0 + b), &kp[b]);
                 for (int64_t t = 0; t < nt; t += GEMM_TOK) {
                     const uint8_t *xp[GEMM_TOK];
                     const int T = nt - t < GEMM_TOK ? (int)(nt - t) : GEMM_TOK;
@@ -1137,34 +1161,39 @@ QL_INLINE void k_prompt(int kind, const void *w, size_t row_bytes, int64_t nb, c
  * three 83-87%; at k = 8192 (tiles of 73-139 KB) one tile is as good as more. */
 enum { PF_LEAD_TILES = 4 };
 
-typedef void (*tile_fn)(const void *w, size_t row_bytes, int64_t n_rows, const void *x,
+typedef void (*tile_fn)(const void *w, const wlay *L, int64_t n_rows, const void *x,
                         size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy,
                         int64_t pf_skip, int64_t pf_rows);
 
-typedef void (*prompt_fn)(const void *w, size_t row_bytes, int64_t nb, const void *x,
+typedef void (*prompt_fn)(const void *w, const wlay *L, int64_t nb, const void *x,
                           size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
                           int64_t r1);
 
 typedef struct tiles {
     uint32_t type;
     int block;                       /* elements per block */
+    size_t bs;                       /* bytes per block */
+    int unit_log2;                   /* grouped layout: 2^unit_log2 blocks per unit */
     tile_fn t16x1, t8x2, t4x4;       /* rows x tokens */
     prompt_fn prompt;                /* n_tok >= GEMM_MIN_TOK; NULL: 4x4 tiles */
 } tiles;
 
 /* Decode: 16 rows per tile. Prompts: rows outer (a tile's weight rows stay in cache while
- * every token group passes), tokens inner. */
-static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t k,
+ * every token group passes), tokens inner. `grouped`: w is in the grouped layout and r0, r1
+ * are multiples of 16 (kernels.h). */
+static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_bytes, int64_t k,
                       const void *x, size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,
                       int64_t r0, int64_t r1) {
-    if (row_bytes > MAX_STRIDE || x_row_bytes > MAX_STRIDE) {
+    if ((!grouped && row_bytes > MAX_STRIDE) || x_row_bytes > MAX_STRIDE) {
+        /* the gathers' 32-bit offsets do not reach; ql_g16_fits keeps such matrices plain */
         ql_kernels_scalar()->matmul[ts->type](w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1);
         return;
     }
+    const wlay L = {row_bytes, ts->bs, grouped, grouped ? ts->unit_log2 : 0};
     int64_t nb = k / ts->block;
     const char *wc = w, *xc = x;
     if (n_tok >= GEMM_MIN_TOK && ts->prompt) {
-        ts->prompt(w, row_bytes, nb, x, x_row_bytes, n_tok, y, ldy, r0, r1);
+        ts->prompt(w, &L, nb, x, x_row_bytes, n_tok, y, ldy, r0, r1);
         return;
     }
     if (n_tok == 1 || n_tok == 2) {
@@ -1174,42 +1203,49 @@ static void run_tiles(const tiles *ts, const void *w, size_t row_bytes, int64_t 
         for (int64_t r = r0; r < r1; r += R) {
             int64_t skip, rows;
             ql_pf_plan(r, r0, r1, R, lead, &skip, &rows);
-            fn(wc + (size_t)r * row_bytes, row_bytes, r1 - r < R ? r1 - r : R, x, x_row_bytes,
-               n_tok, nb, y + r, ldy, skip, rows);
+            fn(wc + row_off(&L, r), &L, r1 - r < R ? r1 - r : R, x, x_row_bytes, n_tok, nb,
+               y + r, ldy, skip, rows);
         }
         return;
     }
     for (int64_t r = r0; r < r1; r += 4)
         for (int64_t t = 0; t < n_tok; t += 4)
-            ts->t4x4(wc + (size_t)r * row_bytes, row_bytes, r1 - r < 4 ? r1 - r : 4,
+            ts->t4x4(wc + row_off(&L, r), &L, r1 - r < 4 ? r1 - r : 4,
                      xc + (size_t)t * x_row_bytes, x_row_bytes, n_tok - t < 4 ? n_tok - t : 4,
                      nb, y + t * ldy + r, ldy, 0, 0);
 }
 
 #define QL_TILE(name, impl, kind, R, T)                                                    \
-    static void name(const void *w, size_t row_bytes, int64_t n_rows, const void *x,       \
+    static void name(const void *w, const wlay *L, int64_t n_rows, const void *x,          \
                      size_t x_row_bytes, int64_t n_tok, int64_t nb, float *y, int64_t ldy,  \
                      int64_t pf_skip, int64_t pf_rows) {                                    \
-        impl(kind, R, T, w, row_bytes, n_rows, x, x_row_bytes, n_tok, nb, y, ldy, pf_skip,  \
-             pf_rows);                                                                      \
+        impl(kind, R, T, w, L, n_rows, x, x_row_bytes, n_tok, nb, y, ldy, pf_skip, pf_rows); \
     }
 
 #define QL_PROMPT(name, impl, kind)                                                         \
-    static void name(const void *w, size_t row_bytes, int64_t nb, const void *x,            \
+    static void name(const void *w, const wlay *L, int64_t nb, const void *x,               \
                      size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,  \
                      int64_t r1) {                                                          \
-        impl(kind, w, row_bytes, nb, x, x_row_bytes, n_tok, y, ldy, r0, r1);                \
+        impl(kind, w, L, nb, x, x_row_bytes, n_tok, y, ldy, r0, r1);                        \
     }
 
-#define QL_MATMUL(fmt, impl, kind, type, block, prompt)                                    \
+/* matmul_FMT over the plain layout, matmul_FMT_g16 over the grouped one (units of
+ * 2^unit_log2 blocks: the 4 blocks of a Q8_0 / Q4_0 decode step, one k-quant super-block) */
+#define QL_MATMUL(fmt, impl, kind, type, block, bytes, unit_log2, prompt)                  \
     QL_TILE(fmt##_16x1, impl, kind, 16, 1)                                                 \
     QL_TILE(fmt##_8x2, impl, kind, 8, 2)                                                   \
     QL_TILE(fmt##_4x4, impl, kind, 4, 4)                                                   \
+    static const tiles fmt##_tiles = {type, block, bytes, unit_log2, fmt##_16x1,           \
+                                      fmt##_8x2, fmt##_4x4, prompt};                       \
     static void matmul_##fmt(const void *w, size_t row_bytes, int64_t k, const void *x,    \
                              size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,     \
                              int64_t r0, int64_t r1) {                                     \
-        static const tiles ts = {type, block, fmt##_16x1, fmt##_8x2, fmt##_4x4, prompt};   \
-        run_tiles(&ts, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1);            \
+        run_tiles(&fmt##_tiles, 0, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
+    }                                                                                      \
+    static void matmul_##fmt##_g16(const void *w, size_t row_bytes, int64_t k, const void *x, \
+                                   size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, \
+                                   int64_t r0, int64_t r1) {                               \
+        run_tiles(&fmt##_tiles, 1, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
     }
 
 QL_PROMPT(q8_0_prompt, q32_prompt, Q8_0)
@@ -1218,12 +1254,12 @@ QL_PROMPT(q4_k_prompt, k_prompt, Q4_K)
 QL_PROMPT(q5_k_prompt, k_prompt, Q5_K)
 QL_PROMPT(q6_k_prompt, k_prompt, Q6_K)
 
-QL_MATMUL(q8_0, q32_tile, Q8_0, QL_TYPE_Q8_0, QL_QK, q8_0_prompt)
-QL_MATMUL(q4_0, q32_tile, Q4_0, QL_TYPE_Q4_0, QL_QK, q4_0_prompt)
-QL_MATMUL(q4_1, q32_tile, Q4_1, QL_TYPE_Q4_1, QL_QK, NULL)
-QL_MATMUL(q4_k, k_tile, Q4_K, QL_TYPE_Q4_K, QL_QK_K, q4_k_prompt)
-QL_MATMUL(q5_k, k_tile, Q5_K, QL_TYPE_Q5_K, QL_QK_K, q5_k_prompt)
-QL_MATMUL(q6_k, k_tile, Q6_K, QL_TYPE_Q6_K, QL_QK_K, q6_k_prompt)
+QL_MATMUL(q8_0, q32_tile, Q8_0, QL_TYPE_Q8_0, QL_QK, sizeof(ql_block_q8_0), 2, q8_0_prompt)
+QL_MATMUL(q4_0, q32_tile, Q4_0, QL_TYPE_Q4_0, QL_QK, sizeof(ql_block_q4_0), 2, q4_0_prompt)
+QL_MATMUL(q4_1, q32_tile, Q4_1, QL_TYPE_Q4_1, QL_QK, sizeof(ql_block_q4_1), 2, NULL)
+QL_MATMUL(q4_k, k_tile, Q4_K, QL_TYPE_Q4_K, QL_QK_K, sizeof(ql_block_q4_k), 0, q4_k_prompt)
+QL_MATMUL(q5_k, k_tile, Q5_K, QL_TYPE_Q5_K, QL_QK_K, sizeof(ql_block_q5_k), 0, q5_k_prompt)
+QL_MATMUL(q6_k, k_tile, Q6_K, QL_TYPE_Q6_K, QL_QK_K, sizeof(ql_block_q6_k), 0, q6_k_prompt)
 
 /* ---- activation quantizers: the bytes of quant/q8_0.c and quant/k_quants.c ------------- */
 
@@ -1276,4 +1312,12 @@ void ql_kernels_init_avx512_quant(ql_kernel_table *t) {
     t->matmul[QL_TYPE_Q4_K] = matmul_q4_k;
     t->matmul[QL_TYPE_Q5_K] = matmul_q5_k;
     t->matmul[QL_TYPE_Q6_K] = matmul_q6_k;
+    const struct { uint32_t type; ql_matmul_fn fn; int32_t unit; } g16[] = {
+        {QL_TYPE_Q8_0, matmul_q8_0_g16, 4}, {QL_TYPE_Q4_0, matmul_q4_0_g16, 4},
+        {QL_TYPE_Q4_1, matmul_q4_1_g16, 4}, {QL_TYPE_Q4_K, matmul_q4_k_g16, 1},
+        {QL_TYPE_Q5_K, matmul_q5_k_g16, 1}, {QL_TYPE_Q6_K, matmul_q6_k_g16, 1}};
+    for (size_t i = 0; i < sizeof g16 / sizeof g16[0]; i++) {
+        t->matmul_g16[g16[i].type] = g16[i].fn;
+        t->g16_unit[g16[i].type] = g16[i].unit;
+    }
 }

@@ -12,6 +12,7 @@
  *                          elements of |d sc q x| + |dmin mn x| (the float chain of n_blocks
  *                          terms of a few roundings each); ref from the dequantized blocks
  *   splits and batches     bit-identical to the one-call result
+ *   grouped layout         bit-identical to scalar on the plain matrix (matmul_g16)
  *   from_float             byte-identical to scalar, incl. exact .5 ties (to even), tiny
  *                          (underflowing) and huge (near FLT_MAX) blocks
  * Inputs are seeded random, never all zeros.
@@ -22,6 +23,7 @@
 #include "quant/formats.h"
 #include "quant/types.h"
 #include "simd/dispatch.h"
+#include "simd/g16.h"
 #include "simd/kernels.h"
 #include "test.h"
 
@@ -231,6 +233,61 @@ static void test_quant_prompt_passes_equal_scalar(void) {
     }
 }
 
+/* The grouped layout (kernels.h, matmul_g16): the matrix packed by ql_g16_pack gives
+ * scalar's bits on the plain matrix for decode, two tokens, small batches and prompt passes,
+ * whole and split at multiples of 16, for row lengths of one unit, several, and long rows;
+ * ql_g16_row gives every row back. */
+static void test_quant_grouped_layout_equals_scalar(void) {
+    static const int64_t toks[] = {1, 2, 3, 5, 8, 20, 129};
+    for (int fi = 0; fi < N_WFMTS; fi++) {
+        const wfmt *f = &k_wfmts[fi];
+        size_t unit = ql_g16_unit_bytes(g_kt, f->type);
+        if (!unit) continue;
+        int64_t ue = g_kt->g16_unit[f->type] * f->block; /* elements per unit */
+        const int64_t ks[] = {ue, 3 * ue, f->block == 32 ? 4096 + ue : 8192 + ue};
+        const int64_t rows = 48, n_max = toks[sizeof toks / sizeof *toks - 1];
+        for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+            int64_t k = ks[ki];
+            CHECK(ql_g16_fits(g_kt, f->type, k, rows));
+            CHECK(!ql_g16_fits(g_kt, f->type, k, rows + 8)); /* rows: multiples of 16 only */
+            problem p = problem_make(f, rows, k, n_max);
+            unsigned char *wg = malloc(p.rb * (size_t)rows), *row = malloc(p.rb);
+            ql_g16_pack(unit, p.w, wg, rows, p.rb);
+            for (int64_t r = 0; r < rows; r++) {
+                ql_g16_row(unit, wg, p.rb, r, row);
+                CHECK_MSG(memcmp(row, p.w + (size_t)r * p.rb, p.rb) == 0, "type %u k %lld row %lld",
+                          f->type, (long long)k, (long long)r);
+            }
+            float *y = malloc((size_t)(rows * n_max) * sizeof(float));
+            float *ys = malloc((size_t)(rows * n_max) * sizeof(float));
+            for (size_t ti = 0; ti < sizeof toks / sizeof *toks; ti++) {
+                int64_t n_tok = toks[ti];
+                g_ks->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, ys, rows, 0, rows);
+                for (int split = 0; split < 2; split++) {
+                    memset(y, 0, (size_t)(rows * n_tok) * sizeof(float));
+                    if (split) {
+                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, 16);
+                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 16, rows);
+                    } else {
+                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, rows);
+                    }
+                    int64_t bad = -1;
+                    for (int64_t i = 0; i < rows * n_tok && bad < 0; i++)
+                        if (!same_bits(y[i], ys[i])) bad = i;
+                    CHECK_MSG(bad < 0, "%s grouped type %u k %lld n_tok %lld split %d: y[%lld] %.9g, scalar %.9g",
+                              g_kt->isa, f->type, (long long)k, (long long)n_tok, split, (long long)bad,
+                              bad < 0 ? 0.0 : y[bad], bad < 0 ? 0.0 : ys[bad]);
+                }
+            }
+            free(y);
+            free(ys);
+            free(wg);
+            free(row);
+            problem_free(&p);
+        }
+    }
+}
+
 /* Row splits (at odd rows, and in multiples of 16 as forward.c does), token-by-token calls
  * and an offset ldy all give the one-call bits. */
 static void test_quant_matmul_is_bit_identical_across_splits_and_batches(void) {
@@ -426,6 +483,7 @@ int main(void) {
         RUN(test_quant_matmul_long_rows_equal_scalar);
         RUN(test_quant_matmul_extreme_levels_equal_scalar);
         RUN(test_quant_prompt_passes_equal_scalar);
+        RUN(test_quant_grouped_layout_equals_scalar);
         RUN(test_from_float_bytes_equal_scalar);
     }
     return TEST_REPORT();
