@@ -66,6 +66,12 @@ typedef struct ql_model_params {
     bool verify;          /* GGUF: check every tensor against its qloop.checksum.* key
                              first; a mismatch fails the load with QL_ERR_CORRUPT naming
                              the tensor (a file without checksums also fails) */
+    bool plain_layout;    /* keep quantized weights in the file's layout, memory-mapped.
+                             By default the matrices the CPU's kernels can run in their
+                             grouped layout (16 rows interleaved, so that decode reads one
+                             stream) are copied into it at load: the mapped file's pages of
+                             those matrices are released and the copy takes their place
+                             in memory. Results are the same bit for bit either way. */
 } ql_model_params;
 
 ql_model_params ql_model_params_default(void);

@@ -421,7 +421,7 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, const wlay *L,
                         int64_t nb, float *y, int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, L, n_rows, x, x_row_bytes, n_tok);
-    if (T == 1) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, q32_bytes(kind));
+    if (T == 1 && !L->grouped) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, q32_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     int64_t b = 0;
     if (T == 1 && R == PAIRS && kind != Q4_1)
@@ -943,7 +943,7 @@ QL_INLINE void k_tile(int kind, int R, int T, const void *w, const wlay *L, int6
                       int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, L, n_rows, x, x_row_bytes, n_tok);
-    if (T == 1) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, k_bytes(kind));
+    if (T == 1 && !L->grouped) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, k_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     if (T == 1 && R == PAIRS && kind == Q4_K)
         for (int64_t b = 0; b < nb; b++) acc = kd_step(&tl, b, acc);

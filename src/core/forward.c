@@ -31,6 +31,7 @@
 #include "rope.h"
 #include "runtime/error.h"
 #include "simd/dispatch.h"
+#include "simd/g16.h"
 
 /* Below this many multiply-adds a matmul runs on the calling thread alone: waking the
  * workers costs more than it saves. */
@@ -61,7 +62,7 @@ typedef struct matmul_job {
 static void matmul_task(void *ctx, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
-    j->kern->matmul[j->w->type](j->w->data, j->w->row_bytes, j->w->k, j->x, j->x_row_bytes,
+    (j->w->g16_unit ? j->kern->matmul_g16 : j->kern->matmul)[j->w->type](j->w->data, j->w->row_bytes, j->w->k, j->x, j->x_row_bytes,
                                 j->n_tok, j->y, j->ldy, r0, r1);
 }
 
@@ -186,7 +187,7 @@ static void group_task(void *ctx, int64_t r0, int64_t r1, int thread) {
         int64_t a = r0 > j->first[i] ? r0 : j->first[i], b = r1 < j->first[i + 1] ? r1 : j->first[i + 1];
         const ql_weight *w = j->w[i];
         if (a < b)
-            j->kern->matmul[w->type](w->data, w->row_bytes, w->k, j->x, j->x_row_bytes, 1, j->y[i],
+            (w->g16_unit ? j->kern->matmul_g16 : j->kern->matmul)[w->type](w->data, w->row_bytes, w->k, j->x, j->x_row_bytes, 1, j->y[i],
                                      w->rows, a - j->first[i], b - j->first[i]);
     }
 }
@@ -398,9 +399,14 @@ static void update_rope(ql_session *s, int64_t n_tok) {
 static void embed(ql_session *s, const int32_t *ids, int64_t n_tok) {
     const ql_weight *e = &s->model->tok_embd;
     int64_t d = s->model->hp.n_embd;
-    for (int64_t t = 0; t < n_tok; t++)
-        s->kern->to_float[e->type]((const char *)e->data + (size_t)ids[t] * e->row_bytes,
-                                   s->x + t * d, d);
+    for (int64_t t = 0; t < n_tok; t++) {
+        const void *row = (const char *)e->data + (size_t)ids[t] * e->row_bytes;
+        if (e->g16_unit) { /* gathered into xq, free until the first matmul */
+            ql_g16_row(e->g16_unit, e->data, e->row_bytes, ids[t], s->xq);
+            row = s->xq;
+        }
+        s->kern->to_float[e->type](row, s->x + t * d, d);
+    }
 }
 
 /* One step of the layer schedule: physical layer l over the batch, its K/V written to

@@ -44,7 +44,8 @@ struct ql_session {
     float *hb;     /* [n_batch, max ffn width] gate, then silu(gate) * up */
     float *hb2;    /* [n_batch, max ffn width] up */
     float *scores; /* [n_threads][QL_ATTN_HEADS][loop.max_read * n_ctx] attention weights */
-    void *xq;      /* [n_batch] rows of activations in a quantized weight's input format */
+    void *xq;      /* [n_batch] rows of activations in a quantized weight's input format;
+                    * before the first matmul, a grouped embedding row (forward.c, embed) */
 
     /* mixture of experts scratch (NULL for dense models) */
     float *router;    /* [n_batch, n_expert] router logits, then probabilities */

@@ -12,15 +12,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "loaders.h"
 #include "runtime/error.h"
 #include "simd/dispatch.h"
+#include "simd/g16.h"
 
 static const char *type_name(uint32_t type) {
     const ql_type_traits *t = ql_type_get(type);
     return t ? t->name : "?";
+}
+
+/* Replaces w's data by a copy in the grouped layout (simd/g16.h), owned by m. The mapped
+ * file's whole pages inside the matrix are handed back to the page cache (MADV_DONTNEED on
+ * a read-only private file mapping: a later read maps them again), so the copy does not
+ * double the resident size. Only GGUF data is mapped: other sources keep their bytes. */
+static ql_status pack_grouped(ql_model *m, ql_weight *w, ql_error *err) {
+    size_t bytes = w->row_bytes * (size_t)w->rows;
+    if (m->n_packed == m->cap_packed) {
+        size_t cap = m->cap_packed ? 2 * m->cap_packed : 64;
+        void **p = realloc(m->packed, cap * sizeof *p);
+        if (!p) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", m->path);
+        m->packed = p;
+        m->cap_packed = cap;
+    }
+    void *dst = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!dst) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory for '%s'", m->path, w->name);
+    m->packed[m->n_packed++] = dst;
+    size_t unit = ql_g16_unit_bytes(ql_kernels(), w->type);
+    ql_g16_pack(unit, w->data, dst, w->rows, w->row_bytes);
+    if (m->gguf) {
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)w->data;
+        uintptr_t lo = (a + page - 1) / page * page, hi = (a + bytes) / page * page;
+        if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    w->data = dst;
+    w->g16_unit = unit;
+    return QL_OK;
 }
 
 /* Binds tensor `name` (expert slice `expert`, or -1) as a matrix of `rows` rows of `k`
@@ -66,6 +97,7 @@ static ql_status bind_matrix(ql_model *m, const char *name, int expert, int64_t 
     w->row_bytes = (size_t)row;
     m->n_params += (uint64_t)(k * rows);
     m->weight_bytes += t.nbytes;
+    if (!m->plain_layout && ql_g16_fits(kt, t.type, k, rows)) return pack_grouped(m, w, err);
     return QL_OK;
 }
 
@@ -278,6 +310,8 @@ void ql_model_free(ql_model *m) {
     }
     free(m->output_norm);
     free(m->rope_freq_factors);
+    for (size_t i = 0; i < m->n_packed; i++) free(m->packed[i]);
+    free(m->packed);
     ql_tokenizer_free(m->tok);
     ql_gguf_close(m->gguf);
     ql_hf_close(m->hf);
@@ -302,6 +336,7 @@ ql_status ql_model_load(const char *path, const ql_model_params *params, ql_mode
         return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", path);
     }
     m->vocab_only = p.vocab_only;
+    m->plain_layout = p.plain_layout;
     struct stat sb;
     bool is_dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
     if (p.verify && !is_dir && (st = verify_checksums(path, err))) {

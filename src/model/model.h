@@ -72,6 +72,8 @@ typedef struct ql_weight {
     size_t row_bytes;
     char name[64];    /* GGUF tensor name, for messages and activation observers */
     int32_t expert;   /* expert index of a merged expert tensor, else -1 */
+    size_t g16_unit;  /* 0: data in the file's (plain) layout; else in the grouped layout of
+                       * simd/g16.h with units of this many bytes (matmul_g16 runs it) */
 } ql_weight;
 
 typedef struct ql_layer {
@@ -131,6 +133,9 @@ struct ql_model {
     uint64_t decode_bytes; /* see ql_model_info */
     float *rope_freq_factors; /* owned copy behind hp.rope.freq_factors */
     ql_loop_params loop;   /* qloop.loop.* / loop_llama settings; n_blocks 0 = none */
+    bool plain_layout;     /* ql_model_params.plain_layout */
+    void **packed;         /* the grouped copies of weights (ql_weight.g16_unit), owned */
+    size_t n_packed, cap_packed;
 };
 
 /* Binds every weight of m->hp's architecture from m->src (checking types and shapes) and
