@@ -604,8 +604,8 @@ typedef struct ql_synth_params {
 
 ql_synth_params ql_synth_params_default(void);
 
-/* The model names ql_synth accepts, '|'-separated (it also takes "llama-tiny", a 2-layer,
- * 64-wide Llama 3 shape for tests). */
+/* The model names ql_synth accepts, '|'-separated (it also takes "llama-tiny" and
+ * "llama-small", 2-layer Llama 3 shapes 64 and 256 wide, for tests). */
 const char *ql_synth_names(void);
 
 /*

@@ -127,6 +127,14 @@ QL_INLINE size_t row_off(const wlay *L, int64_t r) {
     return (size_t)(r >> 4) * 16 * L->row_bytes + (size_t)(r & 15) * (L->bs << L->ul);
 }
 
+/* Rows of the tile of at most R rows at row r of a range ending at r1: grouped tiles also end
+ * with their group (the callers' ranges start at multiples of 16, where this changes
+ * nothing; any other range stays correct). */
+QL_INLINE int64_t tile_rows(const wlay *L, int64_t r, int64_t r1, int64_t R) {
+    int64_t n = r1 - r < R ? r1 - r : R;
+    return L->grouped && n > 16 - (r & 15) ? 16 - (r & 15) : n;
+}
+
 QL_INLINE size_t blk_off(const wlay *L, int64_t b) {
     if (!L->grouped) return (size_t)b * L->bs;
     return (size_t)(b >> L->ul) * (16 * (L->bs << L->ul)) + (size_t)(b & ((1 << L->ul) - 1)) * L->bs;
@@ -553,8 +561,8 @@ QL_INLINE void q32_prompt(int kind, const void *w, const wlay *L, int64_t nb, co
             const int64_t nbs = nb - b0 < GEMM_KC ? nb - b0 : GEMM_KC;
             const uint8_t *xs = (const uint8_t *)x + (size_t)t0 * x_row_bytes + (size_t)b0 * Q8_0_BYTES;
             q32_prep(kind, xs, x_row_bytes, nt, nbs, corr, dx);
-            for (int64_t r = r0; r < r1; r += PAIRS) {
-                const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
+            for (int64_t r = r0, nr; r < r1; r += nr) {
+                nr = tile_rows(L, r, r1, PAIRS);
                 const uint8_t *rows[PAIRS];
                 for (int i = 0; i < PAIRS; i++)
                     rows[i] = (const uint8_t *)w + row_off(L, r + (i < nr ? i : nr - 1));
@@ -1129,8 +1137,8 @@ QL_INLINE void k_prompt(int kind, const void *w, const wlay *L, int64_t nb, cons
             const int64_t nbs = nb - b0 < GEMM_KC_K ? nb - b0 : GEMM_KC_K;
             const uint8_t *xs = (const uint8_t *)x + (size_t)t0 * x_row_bytes + (size_t)b0 * Q8_K_BYTES;
             if (kind != Q6_K) k_prep(xs, x_row_bytes, nt, nbs, bp);
-            for (int64_t r = r0; r < r1; r += PAIRS) {
-                const int64_t nr = r1 - r < PAIRS ? r1 - r : PAIRS;
+            for (int64_t r = r0, nr; r < r1; r += nr) {
+                nr = tile_rows(L, r, r1, PAIRS);
                 const uint8_t *rows[PAIRS];
                 for (int i = 0; i < PAIRS; i++)
                     rows[i] = (const uint8_t *)w + row_off(L, r + (i < nr ? i : nr - 1));
@@ -1179,8 +1187,8 @@ typedef struct tiles {
 } tiles;
 
 /* Decode: 16 rows per tile. Prompts: rows outer (a tile's weight rows stay in cache while
- * every token group passes), tokens inner. `grouped`: w is in the grouped layout and r0, r1
- * are multiples of 16 (kernels.h). */
+ * every token group passes), tokens inner. `grouped`: w is in the grouped layout
+ * (kernels.h). */
 static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_bytes, int64_t k,
                       const void *x, size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,
                       int64_t r0, int64_t r1) {
@@ -1200,19 +1208,21 @@ static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_by
         int64_t R = n_tok == 1 ? 16 : 8;
         tile_fn fn = n_tok == 1 ? ts->t16x1 : ts->t8x2;
         int64_t lead = ql_pf_lead(R * (int64_t)row_bytes, PF_LEAD_TILES);
-        for (int64_t r = r0; r < r1; r += R) {
+        for (int64_t r = r0, n; r < r1; r += n) {
             int64_t skip, rows;
+            n = tile_rows(&L, r, r1, R);
             ql_pf_plan(r, r0, r1, R, lead, &skip, &rows);
-            fn(wc + row_off(&L, r), &L, r1 - r < R ? r1 - r : R, x, x_row_bytes, n_tok, nb,
-               y + r, ldy, skip, rows);
+            fn(wc + row_off(&L, r), &L, n, x, x_row_bytes, n_tok, nb, y + r, ldy, skip, rows);
         }
         return;
     }
-    for (int64_t r = r0; r < r1; r += 4)
+    for (int64_t r = r0, n; r < r1; r += n) {
+        n = tile_rows(&L, r, r1, 4);
         for (int64_t t = 0; t < n_tok; t += 4)
-            ts->t4x4(wc + row_off(&L, r), &L, r1 - r < 4 ? r1 - r : 4,
+            ts->t4x4(wc + row_off(&L, r), &L, n,
                      xc + (size_t)t * x_row_bytes, x_row_bytes, n_tok - t < 4 ? n_tok - t : 4,
                      nb, y + t * ldy + r, ldy, 0, 0);
+    }
 }
 
 #define QL_TILE(name, impl, kind, R, T)                                                    \

@@ -45,8 +45,9 @@ typedef struct ql_kernel_table {
      * (u * 16 + i) * unit bytes; group g at g * 16 * row_bytes. The bytes of a 16-row
      * decode tile's step then follow each other, one stream that the hardware prefetchers
      * follow, instead of 16 (simd/g16.c packs and reads it; docs/PERFORMANCE.md, "Grouped
-     * layout"). rows and r0, r1 are multiples of 16 and k of the unit; results equal
-     * matmul[type]'s on the plain layout bit for bit. */
+     * layout"). rows is a multiple of 16 and k of the unit; r0, r1 may be any rows
+     * (multiples of 16 run whole groups); results equal matmul[type]'s on the plain
+     * layout bit for bit. */
     ql_matmul_fn matmul_g16[QL_TYPE_COUNT];
     int32_t g16_unit[QL_TYPE_COUNT];
     uint32_t act_type[QL_TYPE_COUNT];           /* activation format matmul[type] reads */

@@ -162,8 +162,9 @@ static void matmul_run(ql_session *s, const ql_weight *w, const float *x, int64_
      * stay large: the prompt kernels reuse each activation segment over a chunk's rows. */
     int64_t n_threads = ql_pool_n_threads(s->pool);
     int64_t chunk = (w->rows + n_threads * PROMPT_CHUNKS - 1) / (n_threads * PROMPT_CHUNKS);
-    chunk = (chunk + 15) / 16 * 16;
-    ql_pool_for_chunks(s->pool, w->rows, chunk > min_rows ? chunk : min_rows, matmul_task, &j);
+    if (chunk < min_rows) chunk = min_rows;
+    chunk = (chunk + 15) / 16 * 16; /* whole tiles; grouped weights need whole groups */
+    ql_pool_for_chunks(s->pool, w->rows, chunk, matmul_task, &j);
 }
 
 /* Decode (n_tok = 1): the matmuls y_i = W_i x (i < n <= 3) of one input run as one job

@@ -75,6 +75,14 @@ static const synth_model k_models[] = {
      .rope_factor = 8.0f, .low_freq_factor = 1.0f, .high_freq_factor = 4.0f,
      .rope_orig_ctx = 64, .tied = true, .qkv_bias = false, .tok_pre = "llama-bpe",
      .first_special = 1000, .bos = 1000, .eos = 1001, .add_bos = true},
+    /* not a real model either: 256 wide, so that every matrix has whole 256-element
+     * super-blocks and 16-row groups (the grouped layout's tests) */
+    {.like = "llama-small", .arch = "llama", .name = "small Llama (synthetic, tests)",
+     .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .head_dim = 64, .n_ff = 512,
+     .n_vocab = 1024, .n_ctx = 1024, .rope_base = 500000.0f, .rms_eps = 1e-5f,
+     .rope_factor = 8.0f, .low_freq_factor = 1.0f, .high_freq_factor = 4.0f,
+     .rope_orig_ctx = 64, .tied = true, .qkv_bias = false, .tok_pre = "llama-bpe",
+     .first_special = 1000, .bos = 1000, .eos = 1001, .add_bos = true},
 };
 
 ql_synth_params ql_synth_params_default(void) {

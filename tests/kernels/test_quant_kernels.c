@@ -235,7 +235,8 @@ static void test_quant_prompt_passes_equal_scalar(void) {
 
 /* The grouped layout (kernels.h, matmul_g16): the matrix packed by ql_g16_pack gives
  * scalar's bits on the plain matrix for decode, two tokens, small batches and prompt passes,
- * whole and split at multiples of 16, for row lengths of one unit, several, and long rows;
+ * whole, split at multiples of 16 and inside groups, for row lengths of one unit, several,
+ * and long rows;
  * ql_g16_row gives every row back. */
 static void test_quant_grouped_layout_equals_scalar(void) {
     static const int64_t toks[] = {1, 2, 3, 5, 8, 20, 129};
@@ -263,11 +264,15 @@ static void test_quant_grouped_layout_equals_scalar(void) {
             for (size_t ti = 0; ti < sizeof toks / sizeof *toks; ti++) {
                 int64_t n_tok = toks[ti];
                 g_ks->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, ys, rows, 0, rows);
-                for (int split = 0; split < 2; split++) {
+                for (int split = 0; split < 3; split++) {
                     memset(y, 0, (size_t)(rows * n_tok) * sizeof(float));
-                    if (split) {
+                    if (split == 1) {
                         g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, 16);
                         g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 16, rows);
+                    } else if (split == 2) { /* ranges that cut groups */
+                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, 5);
+                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 5, 29);
+                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 29, rows);
                     } else {
                         g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, rows);
                     }
