@@ -35,6 +35,7 @@ enum { PROBE_EVERY = 8 };
 
 static const char k_usage[] =
     "usage: qloop bench -m MODEL [-p 512] [-n 128] [-t N] [-r 3] [--json] [--profile]\n"
+    "                   [--plain-layout]\n"
     "\n"
     "Measures prompt processing (pp: P tokens in one batch) and generation (tg: N tokens\n"
     "one at a time) from an empty context, R times each, and the memory read bandwidth\n"
@@ -46,6 +47,8 @@ static const char k_usage[] =
     "  -t, --threads N    threads (default: physical cores)\n"
     "  -r N               repetitions (default 3)\n"
     "      --json         one JSON object on stdout instead of the table\n"
+    "      --plain-layout keep the weights in the file's layout (default: the matrices the\n"
+    "                     kernels group are copied into their layout at load)\n"
     "      --profile      also the tg time by weight: each role's share of a token, its\n"
     "                     weight bytes per second and that against the bandwidth read\n"
     "                     between the tokens\n"
@@ -113,7 +116,7 @@ static void print_profile(const ql_session *s, bool json, double tokens, double 
 int ql_cmd_bench(int argc, char **argv) {
     const char *model = NULL;
     long long p = 512, n = 128, threads = 0, reps = 3;
-    bool json = false, profile = false;
+    bool json = false, profile = false, plain_layout = false;
     ql_loop_args loop;
     ql_loop_args_init(&loop);
     for (int i = 1; i < argc; i++) {
@@ -129,6 +132,8 @@ int ql_cmd_bench(int argc, char **argv) {
             json = true;
         } else if (!strcmp(a, "--profile")) {
             profile = true;
+        } else if (!strcmp(a, "--plain-layout")) {
+            plain_layout = true;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             if (!(model = ql_arg_value(argc, argv, &i, "bench"))) return 2;
         } else if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-t") ||
@@ -154,6 +159,7 @@ int ql_cmd_bench(int argc, char **argv) {
     ql_bandwidth_probe *bp = NULL;
     int rc = 1;
     ql_model_params mp = ql_model_params_default();
+    mp.plain_layout = plain_layout;
     if (ql_model_load(model, &mp, &m, &e)) goto fail;
     ql_model_info info;
     ql_model_get_info(m, &info);

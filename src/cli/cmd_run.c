@@ -33,13 +33,15 @@ static const char k_usage[] =
     "      --print-ids      print generated token ids instead of text\n"
     "      --ignore-eos     keep generating past end-of-text tokens\n"
     "      --verify         check the file's tensor checksums before loading\n"
+    "      --plain-layout   run the weights in the file's layout, memory-mapped (default:\n"
+    "                       the matrices the kernels group are copied into their layout)\n"
     "      --stats          print loop-layer statistics to stderr at the end\n"
     "  -h, --help           this help\n";
 
 typedef struct run_opts {
     const char *model, *prompt, *ids_arg;
     long long n_predict, threads, ctx;
-    bool print_ids, ignore_eos, stats, verify;
+    bool print_ids, ignore_eos, stats, verify, plain_layout;
     ql_sampler_params sp;
     ql_loop_args loop;
 } run_opts;
@@ -113,6 +115,8 @@ static int parse(int argc, char **argv, run_opts *o) {
             o->ignore_eos = true;
         } else if (!strcmp(a, "--verify")) {
             o->verify = true;
+        } else if (!strcmp(a, "--plain-layout")) {
+            o->plain_layout = true;
         } else if (!strcmp(a, "--stats")) {
             o->stats = true;
         } else {
@@ -168,6 +172,7 @@ int ql_cmd_run(int argc, char **argv) {
     rc = 1;
     ql_model_params mp = ql_model_params_default();
     mp.verify = o.verify;
+    mp.plain_layout = o.plain_layout;
     if (ql_model_load(o.model, &mp, &m, &e) || prompt_ids(m, &o, &ids, &n_ids, &e)) {
         fail(&e);
         goto done;
