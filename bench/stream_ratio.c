@@ -7,8 +7,11 @@
  * normal values, repeated down the matrix) and, in each of R rounds, measures in turn:
  *   - the read probe of `qloop bench` (best of 5 passes over 1 GiB, N threads),
  *   - one plain read of the matrix (64-bit sums, 8 accumulators, N threads, even split),
- *   - one pass of the kernel over all rows (one token, N threads, split as decode does).
- * It prints the medians over rounds of kernel / probe, plain / probe and kernel / plain.
+ *   - one pass of the kernel over all rows (one token, N threads, split as decode does),
+ *   - and, where the level has it, one pass of the grouped-layout kernel (matmul_g16) over
+ *     a copy of the matrix in that layout (what a loaded model runs, simd/g16.h).
+ * It prints the medians over rounds of kernel / probe, plain / probe and kernel / plain,
+ * and the grouped kernel's GB/s and its ratio to the plain-layout kernel.
  * The three are taken seconds apart in every round, so the ratios hold up when the host's
  * bandwidth drifts between rounds (on the shared VM of docs/PERFORMANCE.md it moves
  * between 27 and 58 GB/s); absolute GB/s are printed too but are only that moment's.
@@ -26,11 +29,13 @@
 #include "quant/types.h"
 #include "runtime/pool.h"
 #include "simd/dispatch.h"
+#include "simd/g16.h"
 
 enum { MATRIX_BYTES = 384 << 20, MAX_ROUNDS = 64 };
 
 typedef struct job {
     const ql_kernel_table *kern;
+    ql_matmul_fn mm; /* matmul[type] or matmul_g16[type] */
     uint32_t type;
     const uint8_t *w;
     size_t row_bytes;
@@ -43,7 +48,7 @@ typedef struct job {
 static void kernel_task(void *ctx, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     const job *j = ctx;
-    j->kern->matmul[j->type](j->w, j->row_bytes, j->k, j->x, 0, 1, j->y, 0, r0, r1);
+    j->mm(j->w, j->row_bytes, j->k, j->x, 0, 1, j->y, 0, r0, r1);
 }
 
 /* Rows r0..r1 read as 64-bit words into 8 independent sums (the probe's loop). */
@@ -103,10 +108,15 @@ static int run(const ql_kernel_table *kern, ql_pool *pool, int threads, int roun
         return 1;
     }
     for (int64_t r = 16; r < rows; r += 16) memcpy(w + (size_t)r * rb, w, 16 * rb); /* touches every page */
+    size_t unit = ql_g16_unit_bytes(kern, type);
+    uint8_t *wg = unit && ql_g16_fits(kern, type, k, rows) ? aligned_alloc(64, ((size_t)rows * rb + 63) / 64 * 64) : NULL;
+    if (wg) ql_g16_pack(unit, w, wg, rows, (size_t)rb);
     if (act == QL_TYPE_F32) memcpy(xq, xf, (size_t)k * sizeof(float));
     else kern->from_float[act](xf, xq, k);
-    job j = {kern, type, w, (size_t)rb, k, xq, y, sums};
+    job j = {kern, kern->matmul[type], type, w, (size_t)rb, k, xq, y, sums};
+    job jg = {kern, kern->matmul_g16[type], type, wg, (size_t)rb, k, xq, y, sums};
     double probe[MAX_ROUNDS], kr[MAX_ROUNDS], pr[MAX_ROUNDS], kp[MAX_ROUNDS], gk[MAX_ROUNDS];
+    double gg[MAX_ROUNDS], ggk[MAX_ROUNDS], ggp[MAX_ROUNDS];
     double bytes = (double)rows * (double)rb;
     ql_pool_for_balanced(pool, rows, 16, 0, kernel_task, &j); /* warm-up, and the shares */
     for (int r = 0; r < rounds; r++) {
@@ -117,6 +127,13 @@ static int run(const ql_kernel_table *kern, ql_pool *pool, int threads, int roun
         t0 = ql_time_seconds();
         ql_pool_for_balanced(pool, rows, 16, 0, kernel_task, &j);
         gk[r] = bytes / (ql_time_seconds() - t0) * 1e-9;
+        if (wg) {
+            t0 = ql_time_seconds();
+            ql_pool_for_balanced(pool, rows, 16, 0, kernel_task, &jg);
+            gg[r] = bytes / (ql_time_seconds() - t0) * 1e-9;
+            ggk[r] = gg[r] / gk[r];
+            ggp[r] = gg[r] / probe[r];
+        }
         kr[r] = gk[r] / probe[r];
         pr[r] = plain / probe[r];
         kp[r] = gk[r] / plain;
@@ -126,7 +143,13 @@ static int run(const ql_kernel_table *kern, ql_pool *pool, int threads, int roun
            ql_type_get(type)->name, (long long)k, bytes / 1048576.0, median(gk, rounds),
            median(probe, rounds), 100 * median(kr, rounds), 100 * median(pr, rounds),
            100 * median(kp, rounds));
+    if (wg)
+        printf("%-6s k=%-5lld grouped layout: kernel %5.1f GB/s  kernel/probe  %5.1f%%  "
+               "grouped/plain-layout kernel %5.1f%%\n",
+               ql_type_get(type)->name, (long long)k, median(gg, rounds), 100 * median(ggp, rounds),
+               100 * median(ggk, rounds));
     fflush(stdout);
+    free(wg);
     free(w), free(src), free(xf), free(xq), free(y), free(sums);
     return 0;
 }
