@@ -174,8 +174,10 @@ int main(int argc, char **argv) {
 // the type's activation format (as forward.c calls it: once per matmul); bytes/s = weight +
 // activation bytes read per call, FLOP as above (an int8 multiply-add counts 2 OP).
 //   build/bench/qloop-bench --benchmark_filter='matmul/avx512/q4_0'
+// matmul-grouped/<isa>/<type>/...: the same over the grouped layout (matmul_g16).
 extern "C" {
 #include "quant/formats.h"
+#include "simd/g16.h"
 }
 
 namespace {
@@ -197,8 +199,10 @@ size_t type_row_bytes(uint32_t type, int64_t k) {
     return (size_t)b;
 }
 
+// grouped: the weights in the grouped layout, through matmul_g16 (simd/g16.h), as a loaded
+// model runs them on levels that have it
 void bench_matmul_quant(benchmark::State &state, const ql_kernel_table *kt, quant_fmt f, int64_t rows,
-                        int64_t k, int64_t n_tok) {
+                        int64_t k, int64_t n_tok, bool grouped) {
     size_t rb = type_row_bytes(f.type, k);
     uint32_t act = kt->act_type[f.type];
     size_t xb = type_row_bytes(act, k);
@@ -211,8 +215,14 @@ void bench_matmul_quant(benchmark::State &state, const ql_kernel_table *kt, quan
     std::vector<float> xf = random_floats((size_t)(n_tok * k), 22), y((size_t)(n_tok * rows));
     std::vector<unsigned char> x(xb * (size_t)n_tok);
     for (int64_t t = 0; t < n_tok; t++) kt->from_float[act](&xf[(size_t)(t * k)], &x[xb * (size_t)t], k);
+    ql_matmul_fn mm = kt->matmul[f.type];
+    if (grouped) {
+        std::vector<unsigned char> plain(w);
+        ql_g16_pack(ql_g16_unit_bytes(kt, f.type), plain.data(), w.data(), rows, rb);
+        mm = kt->matmul_g16[f.type];
+    }
     for (auto _ : state) {
-        kt->matmul[f.type](w.data(), rb, k, x.data(), xb, n_tok, y.data(), rows, 0, rows);
+        mm(w.data(), rb, k, x.data(), xb, n_tok, y.data(), rows, 0, rows);
         benchmark::DoNotOptimize(y.data());
         benchmark::ClobberMemory();
     }
@@ -254,7 +264,12 @@ void register_quant_level(const ql_kernel_table *kt) {
         for (const shape &s : shapes)
             reg("matmul/" + isa + "/" + ql_type_get(f.type)->name + "/" + s.what + "/" + num(s.rows) + "x" +
                     num(s.k) + "/tok:" + num(s.n_tok),
-                bench_matmul_quant, kt, f, s.rows, s.k, s.n_tok);
+                bench_matmul_quant, kt, f, s.rows, s.k, s.n_tok, false);
+        for (const shape &s : shapes)
+            if (ql_g16_fits(kt, f.type, s.k, s.rows))
+                reg("matmul-grouped/" + isa + "/" + ql_type_get(f.type)->name + "/" + s.what + "/" +
+                        num(s.rows) + "x" + num(s.k) + "/tok:" + num(s.n_tok),
+                    bench_matmul_quant, kt, f, s.rows, s.k, s.n_tok, true);
     }
     for (uint32_t act : {QL_TYPE_Q8_0, QL_TYPE_Q8_K})
         reg("from_float/" + isa + "/" + ql_type_get(act)->name + "/4096", bench_from_float, kt, act,
