@@ -1,0 +1,45 @@
+/*
+ * simd/wlay.h: where a weight matrix's blocks lie, for the quantized kernel files of the
+ * x86 levels (internal).
+ *
+ * Plain (GGUF's order): row r at r * row_bytes, block b of a row at b * bs. Grouped
+ * (kernels.h, matmul_g16; simd/g16.c packs it): rows in groups of 16 whose rows are
+ * interleaved in units of 2^ul blocks, so that the bytes a 16-row decode tile reads per
+ * step are one run: row r at (r / 16) * 16 * row_bytes + (r % 16) * unit, block b at
+ * (b >> ul) * 16 * unit + (b % 2^ul) * bs (unit = bs << ul). A tile's or a pack's rows lie
+ * in one group (tile_rows), so row r + i is at + i * row_step.
+ */
+#ifndef QL_SIMD_WLAY_H
+#define QL_SIMD_WLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "isa.h"
+
+typedef struct wlay {
+    size_t row_bytes, bs;
+    int grouped, ul;
+} wlay;
+
+QL_INLINE size_t row_step(const wlay *L) { return L->grouped ? L->bs << L->ul : L->row_bytes; }
+
+QL_INLINE size_t row_off(const wlay *L, int64_t r) {
+    if (!L->grouped) return (size_t)r * L->row_bytes;
+    return (size_t)(r >> 4) * 16 * L->row_bytes + (size_t)(r & 15) * (L->bs << L->ul);
+}
+
+QL_INLINE size_t blk_off(const wlay *L, int64_t b) {
+    if (!L->grouped) return (size_t)b * L->bs;
+    return (size_t)(b >> L->ul) * (16 * (L->bs << L->ul)) + (size_t)(b & ((1 << L->ul) - 1)) * L->bs;
+}
+
+/* Rows of the tile of at most R rows at row r of a range ending at r1: grouped tiles also
+ * end with their group (ranges that start at multiples of 16, as the forward pass's do,
+ * never need it; any other range stays correct). */
+QL_INLINE int64_t tile_rows(const wlay *L, int64_t r, int64_t r1, int64_t R) {
+    int64_t n = r1 - r < R ? r1 - r : R;
+    return L->grouped && n > 16 - (r & 15) ? 16 - (r & 15) : n;
+}
+
+#endif /* QL_SIMD_WLAY_H */
