@@ -191,8 +191,8 @@ size_t ql_cpu_report(char *buf, size_t cap) {
         if (!g_table.matmul[t]) continue;
         const ql_type_traits *tt = ql_type_get(t);
         const ql_type_traits *at = ql_type_get(g_table.act_type[t]);
-        put(&r, "  matmul %-6s x %-6s %s\n", tt ? tt->name : "?", at ? at->name : "?",
-            OWNER(matmul[t]));
+        put(&r, "  matmul %-6s x %-6s %s%s\n", tt ? tt->name : "?", at ? at->name : "?",
+            OWNER(matmul[t]), g_table.matmul_g16[t] ? ", weights in the grouped layout" : "");
     }
     for (uint32_t t = 0; t < QL_TYPE_COUNT; t++)
         if (g_table.from_float[t]) {
