@@ -330,28 +330,6 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, const wlay *L,
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
 }
 
-/* Grouped decode: the 16 rows of a group as two 8-row tiles advanced together, step by step,
- * so each step reads one run of 16 units (the layout's order) instead of every other half
- * run (0.34-0.39x with 8-row tiles one after the other: no prefetcher follows that). */
-QL_INLINE void q32_group(int kind, const void *w, const wlay *L, const void *x, int64_t nb,
-                         float *y) {
-    tile lo, hi;
-    tile_init(&lo, PAIRS, 1, w, L, PAIRS, x, 0, 1);
-    tile_init(&hi, PAIRS, 1, (const uint8_t *)w + PAIRS * row_step(L), L, PAIRS, x, 0, 1);
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4) {
-        a0 = dec_step(kind, &lo, b, a0);
-        a1 = dec_step(kind, &hi, b, a1);
-    }
-    for (; b < nb; b++) {
-        a0 = q32_step(kind, PAIRS, 1, &lo, b, a0);
-        a1 = q32_step(kind, PAIRS, 1, &hi, b, a1);
-    }
-    _mm256_storeu_ps(y, a0);
-    _mm256_storeu_ps(y + PAIRS, a1);
-}
-
 /* ---- Q4_K, Q5_K, Q6_K weights x Q8_K activations ---------------------------------------- */
 
 enum k_kind { Q4_K, Q5_K, Q6_K };
@@ -481,16 +459,20 @@ QL_INLINE void k_tile(int kind, int R, int T, const void *w, const wlay *L, int6
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
 }
 
-/* q32_group's k-quant twin. */
-QL_INLINE void k_group(int kind, const void *w, const wlay *L, const void *x, int64_t nb,
+/* Grouped decode: the 16 rows of a group as two 8-row tiles advanced together, step by step,
+ * so each step reads one run of 16 units (the layout's order) instead of every other half
+ * run (0.34-0.39x with 8-row tiles one after the other: no prefetcher follows that).
+ * kq: `kind` is a k-quant kind (k_step), else a Q8_0 / Q4_0 / Q4_1 kind (dec_step, whose 4
+ * blocks are one unit). */
+QL_INLINE void group16(int kind, int kq, const void *w, const wlay *L, const void *x, int64_t nb,
                        float *y) {
     tile lo, hi;
     tile_init(&lo, PAIRS, 1, w, L, PAIRS, x, 0, 1);
     tile_init(&hi, PAIRS, 1, (const uint8_t *)w + PAIRS * row_step(L), L, PAIRS, x, 0, 1);
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        a0 = k_step(kind, PAIRS, 1, &lo, b, a0);
-        a1 = k_step(kind, PAIRS, 1, &hi, b, a1);
+    for (int64_t b = 0; b < nb; b += kq ? 1 : 4) {
+        a0 = kq ? k_step(kind, PAIRS, 1, &lo, b, a0) : dec_step(kind, &lo, b, a0);
+        a1 = kq ? k_step(kind, PAIRS, 1, &hi, b, a1) : dec_step(kind, &hi, b, a1);
     }
     _mm256_storeu_ps(y, a0);
     _mm256_storeu_ps(y + PAIRS, a1);
@@ -906,7 +888,7 @@ typedef struct tiles {
     prompt_fn prompt;   /* n_tok >= GEMM_MIN_TOK */
 } tiles;
 
-/* Decode: 8 rows per tile (grouped: whole 16-row groups, q32_group / k_group). Two tokens:
+/* Decode: 8 rows per tile (grouped: whole 16-row groups, group16). Two tokens:
  * 4 rows outer, the token pair inner. Prompts: the packed 8-row tiles (q32_prompt,
  * k_prompt). */
 static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_bytes, int64_t k,
@@ -957,12 +939,12 @@ static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_by
     }
 
 /* matmul_FMT over the plain layout, matmul_FMT_g16 over the grouped one (simd/wlay.h) */
-#define QL_MATMUL(fmt, impl, group, prompt, kind, type, block, bytes, unit_log2)           \
+#define QL_MATMUL(fmt, impl, kq, prompt, kind, type, block, bytes, unit_log2)              \
     QL_TILE(fmt##_8x1, impl, kind, 8, 1)                                                   \
     QL_TILE(fmt##_4x2, impl, kind, 4, 2)                                                   \
     QL_PROMPT(fmt##_prompt, prompt, kind)                                                  \
     static void fmt##_group(const void *w, const wlay *L, const void *x, int64_t nb, float *y) { \
-        group(kind, w, L, x, nb, y);                                                       \
+        group16(kind, kq, w, L, x, nb, y);                                                 \
     }                                                                                      \
     static const tiles fmt##_tiles = {type, block, bytes, unit_log2, fmt##_8x1, fmt##_4x2, \
                                       fmt##_group, fmt##_prompt};                          \
@@ -977,12 +959,12 @@ static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_by
         run_tiles(&fmt##_tiles, 1, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
     }
 
-QL_MATMUL(q8_0, q32_tile, q32_group, q32_prompt, Q8_0, QL_TYPE_Q8_0, QL_QK, sizeof(ql_block_q8_0), 2)
-QL_MATMUL(q4_0, q32_tile, q32_group, q32_prompt, Q4_0, QL_TYPE_Q4_0, QL_QK, sizeof(ql_block_q4_0), 2)
-QL_MATMUL(q4_1, q32_tile, q32_group, q32_prompt, Q4_1, QL_TYPE_Q4_1, QL_QK, sizeof(ql_block_q4_1), 2)
-QL_MATMUL(q4_k, k_tile, k_group, k_prompt, Q4_K, QL_TYPE_Q4_K, QL_QK_K, sizeof(ql_block_q4_k), 0)
-QL_MATMUL(q5_k, k_tile, k_group, k_prompt, Q5_K, QL_TYPE_Q5_K, QL_QK_K, sizeof(ql_block_q5_k), 0)
-QL_MATMUL(q6_k, k_tile, k_group, k_prompt, Q6_K, QL_TYPE_Q6_K, QL_QK_K, sizeof(ql_block_q6_k), 0)
+QL_MATMUL(q8_0, q32_tile, 0, q32_prompt, Q8_0, QL_TYPE_Q8_0, QL_QK, sizeof(ql_block_q8_0), 2)
+QL_MATMUL(q4_0, q32_tile, 0, q32_prompt, Q4_0, QL_TYPE_Q4_0, QL_QK, sizeof(ql_block_q4_0), 2)
+QL_MATMUL(q4_1, q32_tile, 0, q32_prompt, Q4_1, QL_TYPE_Q4_1, QL_QK, sizeof(ql_block_q4_1), 2)
+QL_MATMUL(q4_k, k_tile, 1, k_prompt, Q4_K, QL_TYPE_Q4_K, QL_QK_K, sizeof(ql_block_q4_k), 0)
+QL_MATMUL(q5_k, k_tile, 1, k_prompt, Q5_K, QL_TYPE_Q5_K, QL_QK_K, sizeof(ql_block_q5_k), 0)
+QL_MATMUL(q6_k, k_tile, 1, k_prompt, Q6_K, QL_TYPE_Q6_K, QL_QK_K, sizeof(ql_block_q6_k), 0)
 
 /* ---- activation quantizers: the bytes of quant/q8_0.c and quant/k_quants.c ------------- */
 
@@ -1054,12 +1036,10 @@ void ql_kernels_init_avx2_quant(ql_kernel_table *t) {
     t->matmul[QL_TYPE_Q4_K] = matmul_q4_k;
     t->matmul[QL_TYPE_Q5_K] = matmul_q5_k;
     t->matmul[QL_TYPE_Q6_K] = matmul_q6_k;
-    const struct { uint32_t type; ql_matmul_fn fn; int32_t unit; } g16[] = {
-        {QL_TYPE_Q8_0, matmul_q8_0_g16, 4}, {QL_TYPE_Q4_0, matmul_q4_0_g16, 4},
-        {QL_TYPE_Q4_1, matmul_q4_1_g16, 4}, {QL_TYPE_Q4_K, matmul_q4_k_g16, 1},
-        {QL_TYPE_Q5_K, matmul_q5_k_g16, 1}, {QL_TYPE_Q6_K, matmul_q6_k_g16, 1}};
-    for (size_t i = 0; i < sizeof g16 / sizeof g16[0]; i++) {
-        t->matmul_g16[g16[i].type] = g16[i].fn;
-        t->g16_unit[g16[i].type] = g16[i].unit;
-    }
+    t->matmul_g16[QL_TYPE_Q8_0] = matmul_q8_0_g16;
+    t->matmul_g16[QL_TYPE_Q4_0] = matmul_q4_0_g16;
+    t->matmul_g16[QL_TYPE_Q4_1] = matmul_q4_1_g16;
+    t->matmul_g16[QL_TYPE_Q4_K] = matmul_q4_k_g16;
+    t->matmul_g16[QL_TYPE_Q5_K] = matmul_q5_k_g16;
+    t->matmul_g16[QL_TYPE_Q6_K] = matmul_q6_k_g16;
 }

@@ -1290,12 +1290,10 @@ void ql_kernels_init_avx512_quant(ql_kernel_table *t) {
     t->matmul[QL_TYPE_Q4_K] = matmul_q4_k;
     t->matmul[QL_TYPE_Q5_K] = matmul_q5_k;
     t->matmul[QL_TYPE_Q6_K] = matmul_q6_k;
-    const struct { uint32_t type; ql_matmul_fn fn; int32_t unit; } g16[] = {
-        {QL_TYPE_Q8_0, matmul_q8_0_g16, 4}, {QL_TYPE_Q4_0, matmul_q4_0_g16, 4},
-        {QL_TYPE_Q4_1, matmul_q4_1_g16, 4}, {QL_TYPE_Q4_K, matmul_q4_k_g16, 1},
-        {QL_TYPE_Q5_K, matmul_q5_k_g16, 1}, {QL_TYPE_Q6_K, matmul_q6_k_g16, 1}};
-    for (size_t i = 0; i < sizeof g16 / sizeof g16[0]; i++) {
-        t->matmul_g16[g16[i].type] = g16[i].fn;
-        t->g16_unit[g16[i].type] = g16[i].unit;
-    }
+    t->matmul_g16[QL_TYPE_Q8_0] = matmul_q8_0_g16;
+    t->matmul_g16[QL_TYPE_Q4_0] = matmul_q4_0_g16;
+    t->matmul_g16[QL_TYPE_Q4_1] = matmul_q4_1_g16;
+    t->matmul_g16[QL_TYPE_Q4_K] = matmul_q4_k_g16;
+    t->matmul_g16[QL_TYPE_Q5_K] = matmul_q5_k_g16;
+    t->matmul_g16[QL_TYPE_Q6_K] = matmul_q6_k_g16;
 }

@@ -7,10 +7,18 @@
 
 enum { GROUP = 16, MAX_ROW_BYTES = 1 << 26 };
 
+int32_t ql_g16_unit_blocks(uint32_t type) {
+    switch (type) {
+    case QL_TYPE_Q8_0: case QL_TYPE_Q4_0: case QL_TYPE_Q4_1: return 4;
+    case QL_TYPE_Q4_K: case QL_TYPE_Q5_K: case QL_TYPE_Q6_K: return 1;
+    default: return 0;
+    }
+}
+
 size_t ql_g16_unit_bytes(const ql_kernel_table *t, uint32_t type) {
     const ql_type_traits *tt = ql_type_get(type);
-    if (type >= QL_TYPE_COUNT || !tt || !t->matmul_g16[type] || t->g16_unit[type] <= 0) return 0;
-    return (size_t)t->g16_unit[type] * (size_t)tt->type_size;
+    if (type >= QL_TYPE_COUNT || !tt || !t->matmul_g16[type] || !ql_g16_unit_blocks(type)) return 0;
+    return (size_t)ql_g16_unit_blocks(type) * (size_t)tt->type_size;
 }
 
 bool ql_g16_fits(const ql_kernel_table *t, uint32_t type, int64_t k, int64_t rows) {

@@ -12,8 +12,12 @@
 
 #include "kernels.h"
 
-/* Bytes of one unit (g16_unit[type] blocks) of `type` in table t; 0: t has no grouped
- * kernel for the type. */
+/* Blocks per unit of `type`: one decode step of the kernels (4 blocks of 32 for Q8_0, Q4_0
+ * and Q4_1, one super-block for Q4_K, Q5_K and Q6_K); 0 for other types. The kernel files
+ * read units of this size (their QL_MATMUL lines): the tests pack with it. */
+int32_t ql_g16_unit_blocks(uint32_t type);
+
+/* Bytes of one unit of `type`; 0: table t has no grouped kernel for the type. */
 size_t ql_g16_unit_bytes(const ql_kernel_table *t, uint32_t type);
 
 /* True when t runs a matrix of `rows` rows of k elements of `type` in the grouped layout:

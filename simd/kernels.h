@@ -41,15 +41,14 @@ typedef struct ql_kernel_table {
 
     ql_matmul_fn matmul[QL_TYPE_COUNT];         /* by weight type; NULL: not supported */
     /* The same products over the grouped layout, where a level has it (NULL elsewhere):
-     * rows in groups of 16; within a group, unit u of row i (g16_unit[type] blocks) at
-     * (u * 16 + i) * unit bytes; group g at g * 16 * row_bytes. The bytes of a 16-row
+     * rows in groups of 16; within a group, unit u of row i (ql_g16_unit_blocks(type)
+     * blocks, simd/g16.h) at (u * 16 + i) * unit bytes; group g at g * 16 * row_bytes. The bytes of a 16-row
      * decode tile's step then follow each other, one stream that the hardware prefetchers
      * follow, instead of 16 (simd/g16.c packs and reads it; docs/PERFORMANCE.md, "Grouped
      * layout"). rows is a multiple of 16 and k of the unit; r0, r1 may be any rows
      * (multiples of 16 run whole groups); results equal matmul[type]'s on the plain
      * layout bit for bit. */
     ql_matmul_fn matmul_g16[QL_TYPE_COUNT];
-    int32_t g16_unit[QL_TYPE_COUNT];
     uint32_t act_type[QL_TYPE_COUNT];           /* activation format matmul[type] reads */
     ql_to_float_fn to_float[QL_TYPE_COUNT];     /* by type; NULL: not supported */
     ql_from_float_fn from_float[QL_TYPE_COUNT]; /* by activation type; NULL for F32 */

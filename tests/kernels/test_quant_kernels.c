@@ -136,6 +136,13 @@ static void reference(const problem *p, int64_t r, int64_t t, double *ref, doubl
 
 static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 
+/* Index of the first of n floats whose bits differ, or -1. */
+static int64_t first_diff(const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!same_bits(a[i], b[i])) return i;
+    return -1;
+}
+
 /* Around the vector tiles (8 and 16 rows) and past them, with row tails. */
 static const int64_t k_rows[] = {1, 3, 8, 13, 37};
 enum { N_ROWS = sizeof k_rows / sizeof k_rows[0] };
@@ -219,9 +226,7 @@ static void test_quant_prompt_passes_equal_scalar(void) {
                 } else {
                     g_kt->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, rows);
                 }
-                int64_t bad = -1;
-                for (int64_t i = 0; i < rows * n_tok && bad < 0; i++)
-                    if (!same_bits(y[i], ys[i])) bad = i;
+                int64_t bad = first_diff(y, ys, rows * n_tok);
                 CHECK_MSG(bad < 0, "%s type %u n_tok %lld split %d: y[%lld] %.9g, scalar %.9g", g_kt->isa,
                           f->type, (long long)n_tok, split, (long long)bad, bad < 0 ? 0.0 : y[bad],
                           bad < 0 ? 0.0 : ys[bad]);
@@ -244,7 +249,7 @@ static void test_quant_grouped_layout_equals_scalar(void) {
         const wfmt *f = &k_wfmts[fi];
         size_t unit = ql_g16_unit_bytes(g_kt, f->type);
         if (!unit) continue;
-        int64_t ue = g_kt->g16_unit[f->type] * f->block; /* elements per unit */
+        int64_t ue = ql_g16_unit_blocks(f->type) * f->block; /* elements per unit */
         const int64_t ks[] = {ue, 3 * ue, f->block == 32 ? 4096 + ue : 8192 + ue};
         const int64_t rows = 48, n_max = toks[sizeof toks / sizeof *toks - 1];
         for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
@@ -276,9 +281,7 @@ static void test_quant_grouped_layout_equals_scalar(void) {
                     } else {
                         g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, rows);
                     }
-                    int64_t bad = -1;
-                    for (int64_t i = 0; i < rows * n_tok && bad < 0; i++)
-                        if (!same_bits(y[i], ys[i])) bad = i;
+                    int64_t bad = first_diff(y, ys, rows * n_tok);
                     CHECK_MSG(bad < 0, "%s grouped type %u k %lld n_tok %lld split %d: y[%lld] %.9g, scalar %.9g",
                               g_kt->isa, f->type, (long long)k, (long long)n_tok, split, (long long)bad,
                               bad < 0 ? 0.0 : y[bad], bad < 0 ? 0.0 : ys[bad]);
