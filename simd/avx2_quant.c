@@ -948,16 +948,7 @@ static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_by
     }                                                                                      \
     static const tiles fmt##_tiles = {type, block, bytes, unit_log2, fmt##_8x1, fmt##_4x2, \
                                       fmt##_group, fmt##_prompt};                          \
-    static void matmul_##fmt(const void *w, size_t row_bytes, int64_t k, const void *x,    \
-                             size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,     \
-                             int64_t r0, int64_t r1) {                                     \
-        run_tiles(&fmt##_tiles, 0, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
-    }                                                                                      \
-    static void matmul_##fmt##_g16(const void *w, size_t row_bytes, int64_t k, const void *x, \
-                                   size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, \
-                                   int64_t r0, int64_t r1) {                               \
-        run_tiles(&fmt##_tiles, 1, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
-    }
+    QL_MATMUL_ENTRIES(fmt)
 
 QL_MATMUL(q8_0, q32_tile, 0, q32_prompt, Q8_0, QL_TYPE_Q8_0, QL_QK, sizeof(ql_block_q8_0), 2)
 QL_MATMUL(q4_0, q32_tile, 0, q32_prompt, Q4_0, QL_TYPE_Q4_0, QL_QK, sizeof(ql_block_q4_0), 2)

@@ -42,4 +42,19 @@ QL_INLINE int64_t tile_rows(const wlay *L, int64_t r, int64_t r1, int64_t R) {
     return L->grouped && n > 16 - (r & 15) ? 16 - (r & 15) : n;
 }
 
+/* matmul_FMT (plain layout) and matmul_FMT_g16 (grouped) over the tile set FMT_tiles, both
+ * through the including file's run_tiles(tiles, grouped, w, row_bytes, k, x, x_row_bytes,
+ * n_tok, y, ldy, r0, r1). */
+#define QL_MATMUL_ENTRIES(fmt)                                                             \
+    static void matmul_##fmt(const void *w, size_t row_bytes, int64_t k, const void *x,    \
+                             size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,     \
+                             int64_t r0, int64_t r1) {                                     \
+        run_tiles(&fmt##_tiles, 0, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
+    }                                                                                      \
+    static void matmul_##fmt##_g16(const void *w, size_t row_bytes, int64_t k, const void *x, \
+                                   size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, \
+                                   int64_t r0, int64_t r1) {                               \
+        run_tiles(&fmt##_tiles, 1, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
+    }
+
 #endif /* QL_SIMD_WLAY_H */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static int ql_test_failed_checks;
 static int ql_test_passed, ql_test_failed;
@@ -77,6 +78,18 @@ static inline const char *ql_test_shared(char *buf, size_t cap, const char *rel)
     if (!root || !*root) root = "../shared";
     snprintf(buf, cap, "%s/%s", root, rel);
     return buf;
+}
+
+/* Runs the shell command cmd, its output into out (cut at cap - 1 bytes, NUL-terminated);
+ * returns its exit status, -1 when it could not run or did not exit normally. */
+static inline int ql_test_run_capture(const char *cmd, char *out, size_t cap) {
+    out[0] = '\0';
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* Reads a whole file into a malloc'd buffer (NUL-terminated); NULL on failure. */

@@ -136,6 +136,19 @@ static void reference(const problem *p, int64_t r, int64_t t, double *ref, doubl
 
 static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 
+/* fn over rows 0..rows of the problem's activations (weights w, plain or grouped): one call
+ * (split 0), split at row 16 as the thread pool does (1), or at rows 5 and 29, inside
+ * 16-row groups (2). */
+static void call_split(ql_matmul_fn fn, const problem *p, const void *w, int64_t n_tok, float *y,
+                       int64_t rows, int split) {
+    static const int64_t cuts[3][4] = {{0, -1}, {0, 16, -1}, {0, 5, 29, -1}};
+    const int64_t *c = cuts[split];
+    for (int i = 0; c[i] >= 0; i++) {
+        int64_t end = c[i + 1] >= 0 ? c[i + 1] : rows;
+        fn(w, p->rb, p->k, p->x, p->xb, n_tok, y, rows, c[i], end);
+    }
+}
+
 /* Index of the first of n floats whose bits differ, or -1. */
 static int64_t first_diff(const float *a, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++)
@@ -220,12 +233,7 @@ static void test_quant_prompt_passes_equal_scalar(void) {
             g_ks->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, ys, rows, 0, rows);
             for (int split = 0; split < 2; split++) {
                 memset(y, 0, (size_t)(rows * n_tok) * sizeof(float));
-                if (split) {
-                    g_kt->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, 16);
-                    g_kt->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, y, rows, 16, rows);
-                } else {
-                    g_kt->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, rows);
-                }
+                call_split(g_kt->matmul[f->type], &p, p.w, n_tok, y, rows, split);
                 int64_t bad = first_diff(y, ys, rows * n_tok);
                 CHECK_MSG(bad < 0, "%s type %u n_tok %lld split %d: y[%lld] %.9g, scalar %.9g", g_kt->isa,
                           f->type, (long long)n_tok, split, (long long)bad, bad < 0 ? 0.0 : y[bad],
@@ -271,16 +279,7 @@ static void test_quant_grouped_layout_equals_scalar(void) {
                 g_ks->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, ys, rows, 0, rows);
                 for (int split = 0; split < 3; split++) {
                     memset(y, 0, (size_t)(rows * n_tok) * sizeof(float));
-                    if (split == 1) {
-                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, 16);
-                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 16, rows);
-                    } else if (split == 2) { /* ranges that cut groups */
-                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, 5);
-                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 5, 29);
-                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 29, rows);
-                    } else {
-                        g_kt->matmul_g16[f->type](wg, p.rb, k, p.x, p.xb, n_tok, y, rows, 0, rows);
-                    }
+                    call_split(g_kt->matmul_g16[f->type], &p, wg, n_tok, y, rows, split);
                     int64_t bad = first_diff(y, ys, rows * n_tok);
                     CHECK_MSG(bad < 0, "%s grouped type %u k %lld n_tok %lld split %d: y[%lld] %.9g, scalar %.9g",
                               g_kt->isa, f->type, (long long)k, (long long)n_tok, split, (long long)bad,

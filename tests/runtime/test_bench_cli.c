@@ -17,23 +17,11 @@ static double json_number(const char *json, const char *key) {
     return p ? strtod(p + strlen(pat), NULL) : -1.0;
 }
 
-/* Runs cmd, its stdout into out (cut at cap - 1 bytes); returns the exit status, -1 when
- * it did not exit normally. */
-static int run_capture(const char *cmd, char *out, size_t cap) {
-    out[0] = '\0';
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_bench_json_has_every_field(void) {
     char model[512], cmd[2048], out[8192];
     ql_test_shared(model, sizeof model, "models/stories260K.gguf");
     snprintf(cmd, sizeof cmd, "%s bench -m '%s' -p 8 -n 9 -r 2 -t 2 --json", QL_CLI_PATH, model);
-    CHECK(run_capture(cmd, out, sizeof out) == 0);
+    CHECK(ql_test_run_capture(cmd, out, sizeof out) == 0);
     static const char *positive[] = {"pp_tps", "pp_min", "pp_max", "tg_tps", "tg_min", "tg_max",
                                      "bandwidth_gbps", "bytes_per_token", "tg_roofline_pct",
                                      "bandwidth_during_gbps", "tg_during_pct"};
@@ -53,7 +41,7 @@ static void test_bench_json_profile(void) {
     char model[512], cmd[2048], out[16384];
     ql_test_shared(model, sizeof model, "models/stories260K.gguf");
     snprintf(cmd, sizeof cmd, "%s bench -m '%s' -p 0 -n 9 -r 2 -t 2 --json --profile", QL_CLI_PATH, model);
-    CHECK(run_capture(cmd, out, sizeof out) == 0);
+    CHECK(ql_test_run_capture(cmd, out, sizeof out) == 0);
     const char *nl = strchr(out, '\n');
     CHECK_MSG(out[0] == '{' && nl && nl[-1] == '}' && nl[1] == '\0', "one object, one line: %s", out);
     CHECK(strstr(out, "\"profile\": [{\"weights\": \"attn_q.weight+attn_k.weight+attn_v.weight\"") != NULL);

@@ -14,12 +14,7 @@
 static int run_forced(const char *isa, const char *args, char *out, size_t cap) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "QLOOP_ISA=%s %s %s 2>&1", isa, QL_CLI_PATH, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return ql_test_run_capture(cmd, out, cap);
 }
 
 static void test_amx_is_known(void) {
