@@ -1275,16 +1275,5 @@ static void quantize_row_q8_k(const float *x, void *dst, int64_t n) {
 void ql_kernels_init_avx512_quant(ql_kernel_table *t) {
     t->from_float[QL_TYPE_Q8_0] = quantize_row_q8_0;
     t->from_float[QL_TYPE_Q8_K] = quantize_row_q8_k;
-    t->matmul[QL_TYPE_Q8_0] = matmul_q8_0;
-    t->matmul[QL_TYPE_Q4_0] = matmul_q4_0;
-    t->matmul[QL_TYPE_Q4_1] = matmul_q4_1;
-    t->matmul[QL_TYPE_Q4_K] = matmul_q4_k;
-    t->matmul[QL_TYPE_Q5_K] = matmul_q5_k;
-    t->matmul[QL_TYPE_Q6_K] = matmul_q6_k;
-    t->matmul_g16[QL_TYPE_Q8_0] = matmul_q8_0_g16;
-    t->matmul_g16[QL_TYPE_Q4_0] = matmul_q4_0_g16;
-    t->matmul_g16[QL_TYPE_Q4_1] = matmul_q4_1_g16;
-    t->matmul_g16[QL_TYPE_Q4_K] = matmul_q4_k_g16;
-    t->matmul_g16[QL_TYPE_Q5_K] = matmul_q5_k_g16;
-    t->matmul_g16[QL_TYPE_Q6_K] = matmul_q6_k_g16;
+    QL_SET_QUANT_MATMULS(t);
 }

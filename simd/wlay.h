@@ -57,4 +57,22 @@ QL_INLINE int64_t tile_rows(const wlay *L, int64_t r, int64_t r1, int64_t R) {
         run_tiles(&fmt##_tiles, 1, w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
     }
 
+/* Sets both layouts' entries of the six quantized formats whose functions the including
+ * file made with QL_MATMUL_ENTRIES (q8_0, q4_0, q4_1, q4_k, q5_k, q6_k). */
+#define QL_SET_QUANT_MATMULS(t)                                                            \
+    do {                                                                                   \
+        (t)->matmul[QL_TYPE_Q8_0] = matmul_q8_0;                                           \
+        (t)->matmul[QL_TYPE_Q4_0] = matmul_q4_0;                                           \
+        (t)->matmul[QL_TYPE_Q4_1] = matmul_q4_1;                                           \
+        (t)->matmul[QL_TYPE_Q4_K] = matmul_q4_k;                                           \
+        (t)->matmul[QL_TYPE_Q5_K] = matmul_q5_k;                                           \
+        (t)->matmul[QL_TYPE_Q6_K] = matmul_q6_k;                                           \
+        (t)->matmul_g16[QL_TYPE_Q8_0] = matmul_q8_0_g16;                                   \
+        (t)->matmul_g16[QL_TYPE_Q4_0] = matmul_q4_0_g16;                                   \
+        (t)->matmul_g16[QL_TYPE_Q4_1] = matmul_q4_1_g16;                                   \
+        (t)->matmul_g16[QL_TYPE_Q4_K] = matmul_q4_k_g16;                                   \
+        (t)->matmul_g16[QL_TYPE_Q5_K] = matmul_q5_k_g16;                                   \
+        (t)->matmul_g16[QL_TYPE_Q6_K] = matmul_q6_k_g16;                                   \
+    } while (0)
+
 #endif /* QL_SIMD_WLAY_H */
