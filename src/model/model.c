@@ -26,28 +26,52 @@ static const char *type_name(uint32_t type) {
     return t ? t->name : "?";
 }
 
+/* Room for a grouped copy of `bytes` bytes. The copies are placed one after the other in
+ * binding order (a layer's q, k, v, then o, gate, up, down), in one anonymous mapping the
+ * size of the file, reserved at the first copy with 2 MiB pages: a thread whose share of a
+ * q/k/v job runs from one matrix into the next keeps reading one ascending stream (the
+ * hardware prefetchers follow it), and a first touch of a fresh 4 KiB page cost ~10 us on
+ * the VM of docs/PERFORMANCE.md. A copy that does not fit gets its own allocation. */
+static void *packed_room(ql_model *m, size_t bytes) {
+    size_t size = (bytes + 63) / 64 * 64;
+    if (!m->arena && m->gguf) {
+        struct stat sb;
+        if (stat(m->path, &sb) == 0 && sb.st_size > 0) {
+            size_t cap = ((size_t)sb.st_size + ((size_t)2 << 20) - 1) / ((size_t)2 << 20) * ((size_t)2 << 20);
+            void *a = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+            if (a != MAP_FAILED) {
+                madvise(a, cap, MADV_HUGEPAGE);
+                m->arena = a;
+                m->arena_cap = cap;
+            }
+        }
+    }
+    if (m->arena && m->arena_cap - m->arena_used >= size) {
+        void *p = m->arena + m->arena_used;
+        m->arena_used += size;
+        return p;
+    }
+    if (m->n_packed == m->cap_packed) {
+        size_t cap = m->cap_packed ? 2 * m->cap_packed : 16;
+        void **p = realloc(m->packed, cap * sizeof *p);
+        if (!p) return NULL;
+        m->packed = p;
+        m->cap_packed = cap;
+    }
+    void *dst = NULL;
+    if (posix_memalign(&dst, 64, size)) return NULL;
+    m->packed[m->n_packed++] = dst;
+    return dst;
+}
+
 /* Replaces w's data by a copy in the grouped layout (simd/g16.h), owned by m. The mapped
  * file's whole pages inside the matrix are handed back to the page cache (MADV_DONTNEED on
  * a read-only private file mapping: a later read maps them again), so the copy does not
  * double the resident size. Only GGUF data is mapped: other sources keep their bytes. */
 static ql_status pack_grouped(ql_model *m, ql_weight *w, ql_error *err) {
     size_t bytes = w->row_bytes * (size_t)w->rows;
-    if (m->n_packed == m->cap_packed) {
-        size_t cap = m->cap_packed ? 2 * m->cap_packed : 64;
-        void **p = realloc(m->packed, cap * sizeof *p);
-        if (!p) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", m->path);
-        m->packed = p;
-        m->cap_packed = cap;
-    }
-    /* 2 MiB pages where the matrix fills them: a first touch of a fresh 4 KiB page cost
-     * ~10 us on the VM of docs/PERFORMANCE.md (packing a 1B model took 4.5 s), and decode
-     * walks fewer page tables */
-    const size_t huge = (size_t)2 << 20, size = (bytes + 63) / 64 * 64;
-    void *dst = NULL;
-    if (posix_memalign(&dst, size >= huge ? huge : 64, size))
-        return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory for '%s'", m->path, w->name);
-    if (size >= huge) madvise(dst, size, MADV_HUGEPAGE); /* whole 2 MiB extents only */
-    m->packed[m->n_packed++] = dst;
+    void *dst = packed_room(m, bytes);
+    if (!dst) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory for '%s'", m->path, w->name);
     size_t unit = ql_g16_unit_bytes(ql_kernels(), w->type);
     ql_g16_pack(unit, w->data, dst, w->rows, w->row_bytes);
     if (m->gguf) {
@@ -318,6 +342,7 @@ void ql_model_free(ql_model *m) {
     free(m->rope_freq_factors);
     for (size_t i = 0; i < m->n_packed; i++) free(m->packed[i]);
     free(m->packed);
+    if (m->arena) munmap(m->arena, m->arena_cap);
     ql_tokenizer_free(m->tok);
     ql_gguf_close(m->gguf);
     ql_hf_close(m->hf);

@@ -134,7 +134,9 @@ struct ql_model {
     float *rope_freq_factors; /* owned copy behind hp.rope.freq_factors */
     ql_loop_params loop;   /* qloop.loop.* / loop_llama settings; n_blocks 0 = none */
     bool plain_layout;     /* ql_model_params.plain_layout */
-    void **packed;         /* the grouped copies of weights (ql_weight.g16_unit), owned */
+    uint8_t *arena;        /* the grouped copies of weights (ql_weight.g16_unit), in order */
+    size_t arena_cap, arena_used;
+    void **packed;         /* grouped copies that did not fit the arena, owned */
     size_t n_packed, cap_packed;
 };
 
