@@ -59,11 +59,16 @@ typedef struct matmul_job {
     int64_t ldy;
 } matmul_job;
 
+/* The kernel for w: its type's, over the layout its data is in (plain or grouped). */
+static ql_matmul_fn weight_kernel(const ql_kernel_table *k, const ql_weight *w) {
+    return (w->g16_unit ? k->matmul_g16 : k->matmul)[w->type];
+}
+
 static void matmul_task(void *ctx, int64_t r0, int64_t r1, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
-    (j->w->g16_unit ? j->kern->matmul_g16 : j->kern->matmul)[j->w->type](j->w->data, j->w->row_bytes, j->w->k, j->x, j->x_row_bytes,
-                                j->n_tok, j->y, j->ldy, r0, r1);
+    weight_kernel(j->kern, j->w)(j->w->data, j->w->row_bytes, j->w->k, j->x, j->x_row_bytes,
+                                 j->n_tok, j->y, j->ldy, r0, r1);
 }
 
 typedef struct quantize_job {
@@ -188,8 +193,8 @@ static void group_task(void *ctx, int64_t r0, int64_t r1, int thread) {
         int64_t a = r0 > j->first[i] ? r0 : j->first[i], b = r1 < j->first[i + 1] ? r1 : j->first[i + 1];
         const ql_weight *w = j->w[i];
         if (a < b)
-            (w->g16_unit ? j->kern->matmul_g16 : j->kern->matmul)[w->type](w->data, w->row_bytes, w->k, j->x, j->x_row_bytes, 1, j->y[i],
-                                     w->rows, a - j->first[i], b - j->first[i]);
+            weight_kernel(j->kern, w)(w->data, w->row_bytes, w->k, j->x, j->x_row_bytes, 1, j->y[i],
+                                      w->rows, a - j->first[i], b - j->first[i]);
     }
 }
 
