@@ -34,9 +34,7 @@
 enum { MATRIX_BYTES = 384 << 20, MAX_ROUNDS = 64 };
 
 typedef struct job {
-    const ql_kernel_table *kern;
     ql_matmul_fn mm; /* matmul[type] or matmul_g16[type] */
-    uint32_t type;
     const uint8_t *w;
     size_t row_bytes;
     int64_t k;
@@ -113,8 +111,8 @@ static int run(const ql_kernel_table *kern, ql_pool *pool, int threads, int roun
     if (wg) ql_g16_pack(unit, w, wg, rows, (size_t)rb);
     if (act == QL_TYPE_F32) memcpy(xq, xf, (size_t)k * sizeof(float));
     else kern->from_float[act](xf, xq, k);
-    job j = {kern, kern->matmul[type], type, w, (size_t)rb, k, xq, y, sums};
-    job jg = {kern, kern->matmul_g16[type], type, wg, (size_t)rb, k, xq, y, sums};
+    job j = {kern->matmul[type], w, (size_t)rb, k, xq, y, sums};
+    job jg = {kern->matmul_g16[type], wg, (size_t)rb, k, xq, y, sums};
     double probe[MAX_ROUNDS], kr[MAX_ROUNDS], pr[MAX_ROUNDS], kp[MAX_ROUNDS], gk[MAX_ROUNDS];
     double gg[MAX_ROUNDS], ggk[MAX_ROUNDS], ggp[MAX_ROUNDS];
     double bytes = (double)rows * (double)rb;

@@ -35,9 +35,9 @@ static const char *type_name(uint32_t type) {
 static void *packed_room(ql_model *m, size_t bytes) {
     size_t size = (bytes + 63) / 64 * 64;
     if (!m->arena && m->gguf) {
-        struct stat sb;
-        if (stat(m->path, &sb) == 0 && sb.st_size > 0) {
-            size_t cap = ((size_t)sb.st_size + ((size_t)2 << 20) - 1) / ((size_t)2 << 20) * ((size_t)2 << 20);
+        uint64_t file = ql_gguf_file_size(m->gguf);
+        if (file > 0) {
+            size_t cap = ((size_t)file + ((size_t)2 << 20) - 1) / ((size_t)2 << 20) * ((size_t)2 << 20);
             void *a = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
             if (a != MAP_FAILED) {
                 madvise(a, cap, MADV_HUGEPAGE);
