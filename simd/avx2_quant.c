@@ -881,8 +881,6 @@ typedef void (*group_fn)(const void *w, const wlay *L, const void *x, int64_t nb
 typedef struct tiles {
     uint32_t type;
     int block;
-    size_t bs;          /* bytes per block */
-    int unit_log2;      /* grouped layout: 2^unit_log2 blocks per unit */
     tile_fn t8x1, t4x2; /* rows x tokens */
     group_fn group;     /* grouped decode: one whole 16-row group */
     prompt_fn prompt;   /* n_tok >= GEMM_MIN_TOK */
@@ -894,7 +892,7 @@ typedef struct tiles {
 static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_bytes, int64_t k,
                       const void *x, size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,
                       int64_t r0, int64_t r1) {
-    const wlay L = {row_bytes, ts->bs, grouped, grouped ? ts->unit_log2 : 0};
+    const wlay L = wlay_of(ts->type, row_bytes, grouped);
     int64_t nb = k / ts->block;
     const char *wc = w, *xc = x;
     if (n_tok >= GEMM_MIN_TOK && nb <= GEMM_PREP) {
@@ -939,23 +937,23 @@ static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_by
     }
 
 /* matmul_FMT over the plain layout, matmul_FMT_g16 over the grouped one (simd/wlay.h) */
-#define QL_MATMUL(fmt, impl, kq, prompt, kind, type, block, bytes, unit_log2)              \
+#define QL_MATMUL(fmt, impl, kq, prompt, kind, type, block)                                \
     QL_TILE(fmt##_8x1, impl, kind, 8, 1)                                                   \
     QL_TILE(fmt##_4x2, impl, kind, 4, 2)                                                   \
     QL_PROMPT(fmt##_prompt, prompt, kind)                                                  \
     static void fmt##_group(const void *w, const wlay *L, const void *x, int64_t nb, float *y) { \
         group16(kind, kq, w, L, x, nb, y);                                                 \
     }                                                                                      \
-    static const tiles fmt##_tiles = {type, block, bytes, unit_log2, fmt##_8x1, fmt##_4x2, \
-                                      fmt##_group, fmt##_prompt};                          \
+    static const tiles fmt##_tiles = {type, block, fmt##_8x1, fmt##_4x2, fmt##_group,      \
+                                      fmt##_prompt};                                       \
     QL_MATMUL_ENTRIES(fmt)
 
-QL_MATMUL(q8_0, q32_tile, 0, q32_prompt, Q8_0, QL_TYPE_Q8_0, QL_QK, sizeof(ql_block_q8_0), 2)
-QL_MATMUL(q4_0, q32_tile, 0, q32_prompt, Q4_0, QL_TYPE_Q4_0, QL_QK, sizeof(ql_block_q4_0), 2)
-QL_MATMUL(q4_1, q32_tile, 0, q32_prompt, Q4_1, QL_TYPE_Q4_1, QL_QK, sizeof(ql_block_q4_1), 2)
-QL_MATMUL(q4_k, k_tile, 1, k_prompt, Q4_K, QL_TYPE_Q4_K, QL_QK_K, sizeof(ql_block_q4_k), 0)
-QL_MATMUL(q5_k, k_tile, 1, k_prompt, Q5_K, QL_TYPE_Q5_K, QL_QK_K, sizeof(ql_block_q5_k), 0)
-QL_MATMUL(q6_k, k_tile, 1, k_prompt, Q6_K, QL_TYPE_Q6_K, QL_QK_K, sizeof(ql_block_q6_k), 0)
+QL_MATMUL(q8_0, q32_tile, 0, q32_prompt, Q8_0, QL_TYPE_Q8_0, QL_QK)
+QL_MATMUL(q4_0, q32_tile, 0, q32_prompt, Q4_0, QL_TYPE_Q4_0, QL_QK)
+QL_MATMUL(q4_1, q32_tile, 0, q32_prompt, Q4_1, QL_TYPE_Q4_1, QL_QK)
+QL_MATMUL(q4_k, k_tile, 1, k_prompt, Q4_K, QL_TYPE_Q4_K, QL_QK_K)
+QL_MATMUL(q5_k, k_tile, 1, k_prompt, Q5_K, QL_TYPE_Q5_K, QL_QK_K)
+QL_MATMUL(q6_k, k_tile, 1, k_prompt, Q6_K, QL_TYPE_Q6_K, QL_QK_K)
 
 /* ---- activation quantizers: the bytes of quant/q8_0.c and quant/k_quants.c ------------- */
 

@@ -1148,8 +1148,6 @@ typedef void (*prompt_fn)(const void *w, const wlay *L, int64_t nb, const void *
 typedef struct tiles {
     uint32_t type;
     int block;                       /* elements per block */
-    size_t bs;                       /* bytes per block */
-    int unit_log2;                   /* grouped layout: 2^unit_log2 blocks per unit */
     tile_fn t16x1, t8x2, t4x4;       /* rows x tokens */
     prompt_fn prompt;                /* n_tok >= GEMM_MIN_TOK; NULL: 4x4 tiles */
 } tiles;
@@ -1165,7 +1163,7 @@ static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_by
         ql_kernels_scalar()->matmul[ts->type](w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1);
         return;
     }
-    const wlay L = {row_bytes, ts->bs, grouped, grouped ? ts->unit_log2 : 0};
+    const wlay L = wlay_of(ts->type, row_bytes, grouped);
     int64_t nb = k / ts->block;
     const char *wc = w, *xc = x;
     if (n_tok >= GEMM_MIN_TOK && ts->prompt) {
@@ -1207,14 +1205,12 @@ static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_by
         impl(kind, w, L, nb, x, x_row_bytes, n_tok, y, ldy, r0, r1);                        \
     }
 
-/* matmul_FMT over the plain layout, matmul_FMT_g16 over the grouped one (units of
- * 2^unit_log2 blocks: the 4 blocks of a Q8_0 / Q4_0 decode step, one k-quant super-block) */
-#define QL_MATMUL(fmt, impl, kind, type, block, bytes, unit_log2, prompt)                  \
+/* matmul_FMT over the plain layout, matmul_FMT_g16 over the grouped one (simd/wlay.h) */
+#define QL_MATMUL(fmt, impl, kind, type, block, prompt)                                    \
     QL_TILE(fmt##_16x1, impl, kind, 16, 1)                                                 \
     QL_TILE(fmt##_8x2, impl, kind, 8, 2)                                                   \
     QL_TILE(fmt##_4x4, impl, kind, 4, 4)                                                   \
-    static const tiles fmt##_tiles = {type, block, bytes, unit_log2, fmt##_16x1,           \
-                                      fmt##_8x2, fmt##_4x4, prompt};                       \
+    static const tiles fmt##_tiles = {type, block, fmt##_16x1, fmt##_8x2, fmt##_4x4, prompt}; \
     QL_MATMUL_ENTRIES(fmt)
 
 QL_PROMPT(q8_0_prompt, q32_prompt, Q8_0)
@@ -1223,12 +1219,12 @@ QL_PROMPT(q4_k_prompt, k_prompt, Q4_K)
 QL_PROMPT(q5_k_prompt, k_prompt, Q5_K)
 QL_PROMPT(q6_k_prompt, k_prompt, Q6_K)
 
-QL_MATMUL(q8_0, q32_tile, Q8_0, QL_TYPE_Q8_0, QL_QK, sizeof(ql_block_q8_0), 2, q8_0_prompt)
-QL_MATMUL(q4_0, q32_tile, Q4_0, QL_TYPE_Q4_0, QL_QK, sizeof(ql_block_q4_0), 2, q4_0_prompt)
-QL_MATMUL(q4_1, q32_tile, Q4_1, QL_TYPE_Q4_1, QL_QK, sizeof(ql_block_q4_1), 2, NULL)
-QL_MATMUL(q4_k, k_tile, Q4_K, QL_TYPE_Q4_K, QL_QK_K, sizeof(ql_block_q4_k), 0, q4_k_prompt)
-QL_MATMUL(q5_k, k_tile, Q5_K, QL_TYPE_Q5_K, QL_QK_K, sizeof(ql_block_q5_k), 0, q5_k_prompt)
-QL_MATMUL(q6_k, k_tile, Q6_K, QL_TYPE_Q6_K, QL_QK_K, sizeof(ql_block_q6_k), 0, q6_k_prompt)
+QL_MATMUL(q8_0, q32_tile, Q8_0, QL_TYPE_Q8_0, QL_QK, q8_0_prompt)
+QL_MATMUL(q4_0, q32_tile, Q4_0, QL_TYPE_Q4_0, QL_QK, q4_0_prompt)
+QL_MATMUL(q4_1, q32_tile, Q4_1, QL_TYPE_Q4_1, QL_QK, NULL)
+QL_MATMUL(q4_k, k_tile, Q4_K, QL_TYPE_Q4_K, QL_QK_K, q4_k_prompt)
+QL_MATMUL(q5_k, k_tile, Q5_K, QL_TYPE_Q5_K, QL_QK_K, q5_k_prompt)
+QL_MATMUL(q6_k, k_tile, Q6_K, QL_TYPE_Q6_K, QL_QK_K, q6_k_prompt)
 
 /* ---- activation quantizers: the bytes of quant/q8_0.c and quant/k_quants.c ------------- */
 

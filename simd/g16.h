@@ -13,8 +13,8 @@
 #include "kernels.h"
 
 /* Blocks per unit of `type`: one decode step of the kernels (4 blocks of 32 for Q8_0, Q4_0
- * and Q4_1, one super-block for Q4_K, Q5_K and Q6_K); 0 for other types. The kernel files
- * read units of this size (their QL_MATMUL lines): the tests pack with it. */
+ * and Q4_1, one super-block for Q4_K, Q5_K and Q6_K); 0 for other types. The one definition:
+ * the packer, the kernels (wlay_of, simd/wlay.h) and the tests all take it from here. */
 int32_t ql_g16_unit_blocks(uint32_t type);
 
 /* Bytes of one unit of `type`; 0: table t has no grouped kernel for the type. */

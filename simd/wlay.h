@@ -15,12 +15,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "g16.h"
 #include "isa.h"
+#include "quant/types.h"
 
 typedef struct wlay {
     size_t row_bytes, bs;
     int grouped, ul;
 } wlay;
+
+/* The layout of a matrix of `type` with rows of row_bytes bytes: plain, or grouped in the
+ * units of simd/g16.h (ql_g16_unit_blocks, the one definition of the unit). */
+QL_INLINE wlay wlay_of(uint32_t type, size_t row_bytes, int grouped) {
+    const ql_type_traits *tt = ql_type_get(type);
+    wlay L = {row_bytes, tt ? (size_t)tt->type_size : 0, grouped, 0};
+    if (grouped) L.ul = __builtin_ctz((unsigned)ql_g16_unit_blocks(type));
+    return L;
+}
 
 QL_INLINE size_t row_step(const wlay *L) { return L->grouped ? L->bs << L->ul : L->row_bytes; }
 
