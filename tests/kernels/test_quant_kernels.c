@@ -156,6 +156,30 @@ static int64_t first_diff(const float *a, const float *b, int64_t n) {
     return -1;
 }
 
+/* fn over weights w (the problem's matrix, plain or grouped) gives scalar's bits on the
+ * plain matrix for each token count of toks, whole and split the first n_splits ways of
+ * call_split. */
+static void check_splits(ql_matmul_fn fn, const char *what, const problem *p, const void *w,
+                         const int64_t *toks, size_t n_toks, int n_splits) {
+    const int64_t rows = p->rows, n_max = toks[n_toks - 1];
+    float *y = malloc((size_t)(rows * n_max) * sizeof(float));
+    float *ys = malloc((size_t)(rows * n_max) * sizeof(float));
+    for (size_t ti = 0; ti < n_toks; ti++) {
+        int64_t n_tok = toks[ti];
+        g_ks->matmul[p->f->type](p->w, p->rb, p->k, p->x, p->xb, n_tok, ys, rows, 0, rows);
+        for (int split = 0; split < n_splits; split++) {
+            memset(y, 0, (size_t)(rows * n_tok) * sizeof(float));
+            call_split(fn, p, w, n_tok, y, rows, split);
+            int64_t bad = first_diff(y, ys, rows * n_tok);
+            CHECK_MSG(bad < 0, "%s %stype %u k %lld n_tok %lld split %d: y[%lld] %.9g, scalar %.9g",
+                      g_kt->isa, what, p->f->type, (long long)p->k, (long long)n_tok, split,
+                      (long long)bad, bad < 0 ? 0.0 : y[bad], bad < 0 ? 0.0 : ys[bad]);
+        }
+    }
+    free(y);
+    free(ys);
+}
+
 /* Around the vector tiles (8 and 16 rows) and past them, with row tails. */
 static const int64_t k_rows[] = {1, 3, 8, 13, 37};
 enum { N_ROWS = sizeof k_rows / sizeof k_rows[0] };
@@ -226,22 +250,7 @@ static void test_quant_prompt_passes_equal_scalar(void) {
         if (!g_kt->matmul[f->type]) continue;
         int64_t k = f->block == 32 ? 32 * 65 : 256 * 9, n_max = toks[sizeof toks / sizeof *toks - 1];
         problem p = problem_make(f, rows, k, n_max);
-        float *y = malloc((size_t)(rows * n_max) * sizeof(float));
-        float *ys = malloc((size_t)(rows * n_max) * sizeof(float));
-        for (size_t ti = 0; ti < sizeof toks / sizeof *toks; ti++) {
-            int64_t n_tok = toks[ti];
-            g_ks->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, ys, rows, 0, rows);
-            for (int split = 0; split < 2; split++) {
-                memset(y, 0, (size_t)(rows * n_tok) * sizeof(float));
-                call_split(g_kt->matmul[f->type], &p, p.w, n_tok, y, rows, split);
-                int64_t bad = first_diff(y, ys, rows * n_tok);
-                CHECK_MSG(bad < 0, "%s type %u n_tok %lld split %d: y[%lld] %.9g, scalar %.9g", g_kt->isa,
-                          f->type, (long long)n_tok, split, (long long)bad, bad < 0 ? 0.0 : y[bad],
-                          bad < 0 ? 0.0 : ys[bad]);
-            }
-        }
-        free(y);
-        free(ys);
+        check_splits(g_kt->matmul[f->type], "", &p, p.w, toks, sizeof toks / sizeof *toks, 2);
         problem_free(&p);
     }
 }
@@ -272,22 +281,7 @@ static void test_quant_grouped_layout_equals_scalar(void) {
                 CHECK_MSG(memcmp(row, p.w + (size_t)r * p.rb, p.rb) == 0, "type %u k %lld row %lld",
                           f->type, (long long)k, (long long)r);
             }
-            float *y = malloc((size_t)(rows * n_max) * sizeof(float));
-            float *ys = malloc((size_t)(rows * n_max) * sizeof(float));
-            for (size_t ti = 0; ti < sizeof toks / sizeof *toks; ti++) {
-                int64_t n_tok = toks[ti];
-                g_ks->matmul[f->type](p.w, p.rb, k, p.x, p.xb, n_tok, ys, rows, 0, rows);
-                for (int split = 0; split < 3; split++) {
-                    memset(y, 0, (size_t)(rows * n_tok) * sizeof(float));
-                    call_split(g_kt->matmul_g16[f->type], &p, wg, n_tok, y, rows, split);
-                    int64_t bad = first_diff(y, ys, rows * n_tok);
-                    CHECK_MSG(bad < 0, "%s grouped type %u k %lld n_tok %lld split %d: y[%lld] %.9g, scalar %.9g",
-                              g_kt->isa, f->type, (long long)k, (long long)n_tok, split, (long long)bad,
-                              bad < 0 ? 0.0 : y[bad], bad < 0 ? 0.0 : ys[bad]);
-                }
-            }
-            free(y);
-            free(ys);
+            check_splits(g_kt->matmul_g16[f->type], "grouped ", &p, wg, toks, sizeof toks / sizeof *toks, 3);
             free(wg);
             free(row);
             problem_free(&p);
