@@ -321,7 +321,7 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, const wlay *L,
                         int64_t nb, float *y, int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, L, n_rows, x, x_row_bytes, n_tok);
-    if (T == 1 && !L->grouped) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, q32_bytes(kind));
+    if (T == 1) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, q32_bytes(kind));
     __m256 acc = _mm256_setzero_ps();
     int64_t b = 0;
     if (T == 1)
@@ -453,7 +453,7 @@ QL_INLINE void k_tile(int kind, int R, int T, const void *w, const wlay *L, int6
                       int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, L, n_rows, x, x_row_bytes, n_tok);
-    if (T == 1 && !L->grouped) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, k_bytes(kind));
+    if (T == 1) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, k_bytes(kind));
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) acc = k_step(kind, R, T, &tl, b, acc);
     tile_store(acc, R, T, n_rows, n_tok, y, ldy);
@@ -909,7 +909,9 @@ static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_by
                 continue;
             }
             n = tile_rows(&L, r, r1, 8);
-            ql_pf_plan(r, r0, r1, 8, lead, &skip, &rows);
+            /* grouped weights: the hardware prefetchers follow one stream, no software one */
+            if (grouped) skip = rows = 0;
+            else ql_pf_plan(r, r0, r1, 8, lead, &skip, &rows);
             ts->t8x1(wc + row_off(&L, r), &L, n, x, x_row_bytes, 1, nb, y + r, ldy, skip, rows);
         }
         return;

@@ -397,7 +397,7 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, const wlay *L,
                         int64_t nb, float *y, int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, L, n_rows, x, x_row_bytes, n_tok);
-    if (T == 1 && !L->grouped) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, q32_bytes(kind));
+    if (T == 1) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, q32_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     int64_t b = 0;
     if (T == 1 && R == PAIRS && kind != Q4_1)
@@ -919,7 +919,7 @@ QL_INLINE void k_tile(int kind, int R, int T, const void *w, const wlay *L, int6
                       int64_t ldy, int64_t pf_skip, int64_t pf_rows) {
     tile tl;
     tile_init(&tl, R, T, w, L, n_rows, x, x_row_bytes, n_tok);
-    if (T == 1 && !L->grouped) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, k_bytes(kind));
+    if (T == 1) tl.pf = ql_pf_rows(w, L->row_bytes, pf_skip, pf_rows, k_bytes(kind));
     __m512 acc = _mm512_setzero_ps();
     if (T == 1 && R == PAIRS && kind == Q4_K)
         for (int64_t b = 0; b < nb; b++) acc = kd_step(&tl, b, acc);
@@ -1177,7 +1177,9 @@ static void run_tiles(const tiles *ts, int grouped, const void *w, size_t row_by
         for (int64_t r = r0, n; r < r1; r += n) {
             int64_t skip, rows;
             n = tile_rows(&L, r, r1, R);
-            ql_pf_plan(r, r0, r1, R, lead, &skip, &rows);
+            /* grouped weights: the hardware prefetchers follow one stream, no software one */
+            if (grouped) skip = rows = 0;
+            else ql_pf_plan(r, r0, r1, R, lead, &skip, &rows);
             fn(wc + row_off(&L, r), &L, n, x, x_row_bytes, n_tok, nb, y + r, ldy, skip, rows);
         }
         return;
