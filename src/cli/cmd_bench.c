@@ -80,8 +80,7 @@ static stats summarize(double *v, int n) {
 static void print_profile(const ql_session *s, bool json, double tokens, double seconds,
                           double gbps) {
     ql_matmul_profile pr[QL_PROFILE_ENTRIES];
-    int np = ql_session_profile(s, pr, QL_PROFILE_ENTRIES);
-    if (np > QL_PROFILE_ENTRIES) np = QL_PROFILE_ENTRIES;
+    int np = ql_session_profile(s, pr, QL_PROFILE_ENTRIES); /* at most QL_PROFILE_ENTRIES */
     double in_matmuls = 0.0;
     if (json) printf(", \"profile\": [");
     else

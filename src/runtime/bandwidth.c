@@ -25,37 +25,6 @@ static void sum_task(void *ctx, int64_t begin, int64_t end, int thread) {
     p->sums[thread * 8] = a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
 }
 
-double ql_read_bandwidth_gbps(size_t bytes, int32_t n_threads) {
-    if (bytes == 0) bytes = (size_t)1 << 30;
-    if (n_threads <= 0) n_threads = ql_physical_cores();
-    size_t n = bytes / sizeof(uint64_t) / 64 * 64; /* whole 8-word groups per thread */
-    if (n == 0) return -1.0;
-    uint64_t *buf = aligned_alloc(64, n * sizeof(uint64_t));
-    uint64_t *sums = calloc((size_t)n_threads * 8, sizeof(uint64_t));
-    ql_pool *pool = NULL;
-    if (!buf || !sums || ql_pool_new(n_threads, &pool, NULL) != QL_OK) {
-        free(buf);
-        free(sums);
-        return -1.0;
-    }
-    for (size_t i = 0; i < n; i++) buf[i] = i * 0x9e3779b97f4a7c15ull; /* touch every page */
-    probe p = {buf, sums};
-    double best = 0.0;
-    for (int pass = 0; pass < 5; pass++) {
-        double t0 = ql_time_seconds();
-        ql_pool_for(pool, (int64_t)n, 8, 0, sum_task, &p);
-        double dt = ql_time_seconds() - t0;
-        double gbps = (double)(n * sizeof(uint64_t)) / dt * 1e-9;
-        if (gbps > best) best = gbps;
-    }
-    volatile uint64_t sink = sums[0]; /* keep the sums alive */
-    (void)sink;
-    ql_pool_free(pool);
-    free(buf);
-    free(sums);
-    return best;
-}
-
 struct ql_bandwidth_probe {
     uint64_t *buf, *sums;
     size_t n; /* words */
@@ -103,4 +72,17 @@ double ql_bandwidth_probe_mean(ql_bandwidth_probe *bp, bool reset) {
     double gbps = bp->seconds > 0 ? bp->bytes / bp->seconds * 1e-9 : 0.0;
     if (reset) bp->bytes = bp->seconds = 0;
     return gbps;
+}
+
+/* The best of 5 passes of a probe over `bytes` (default 1 GiB). */
+double ql_read_bandwidth_gbps(size_t bytes, int32_t n_threads) {
+    ql_bandwidth_probe *bp = ql_bandwidth_probe_new(bytes ? bytes : (size_t)1 << 30, n_threads);
+    if (!bp) return -1.0;
+    double best = 0.0;
+    for (int pass = 0; pass < 5; pass++) {
+        double gbps = ql_bandwidth_probe_pass(bp);
+        if (gbps > best) best = gbps;
+    }
+    ql_bandwidth_probe_free(bp);
+    return best;
 }
