@@ -160,7 +160,7 @@ void register_level(const ql_kernel_table *kt) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    for (const char *isa : {"scalar", "avx2", "avx512", "neon"})
+    for (const char *isa : {"scalar", "avx2", "avx512", "amx", "neon"})
         if (const ql_kernel_table *kt = ql_kernels_for(isa)) register_level(kt);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
@@ -278,7 +278,7 @@ void register_quant_level(const ql_kernel_table *kt) {
 
 // Registered before main() runs (main registers the float kernels).
 const bool g_quant_registered = [] {
-    for (const char *isa : {"scalar", "avx2", "avx512", "neon"})
+    for (const char *isa : {"scalar", "avx2", "avx512", "amx", "neon"})
         if (const ql_kernel_table *kt = ql_kernels_for(isa)) register_quant_level(kt);
     return true;
 }();

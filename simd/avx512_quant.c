@@ -48,6 +48,7 @@
 #include "quant_isa.h"
 
 #include "isa.h"
+#include "avx512_pack.h"
 #include "pf_stream.h"
 #include "wlay.h"
 
@@ -422,23 +423,6 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, const wlay *L,
  * f16 activation scale are computed once per pass and segment and only loaded in the
  * inner loop. Per block and token the float chain is scalar's: acc + (dw * dx) * (float)isum,
  * one lane per row, carried in y between segments (a float stored and reloaded is exact). */
-
-/* out[g] lane r = dword g of the 16 bytes at p[r]. */
-QL_INLINE void tr16x4(const uint8_t *const p[PAIRS], size_t off, __m512i out[4]) {
-    __m512i z[4];
-    for (int j = 0; j < 4; j++) { /* chunk c of z[j]: row 4c + j */
-        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p[j] + off)));
-        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[4 + j] + off)), 1);
-        v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[8 + j] + off)), 2);
-        z[j] = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(p[12 + j] + off)), 3);
-    }
-    __m512i a = _mm512_unpacklo_epi32(z[0], z[1]), b = _mm512_unpackhi_epi32(z[0], z[1]);
-    __m512i c = _mm512_unpacklo_epi32(z[2], z[3]), d = _mm512_unpackhi_epi32(z[2], z[3]);
-    out[0] = _mm512_unpacklo_epi64(a, c);
-    out[1] = _mm512_unpackhi_epi64(a, c);
-    out[2] = _mm512_unpacklo_epi64(b, d);
-    out[3] = _mm512_unpackhi_epi64(b, d);
-}
 
 /* Blocks b0 .. b0+nbs-1 of 16 rows: wb[8 * b + g] (see above) and dw[16 * b + r]. */
 QL_INLINE void q32_pack(int kind, const uint8_t *const rows[PAIRS], const wlay *L, int64_t b0,
@@ -1274,4 +1258,12 @@ void ql_kernels_init_avx512_quant(ql_kernel_table *t) {
     t->from_float[QL_TYPE_Q8_0] = quantize_row_q8_0;
     t->from_float[QL_TYPE_Q8_K] = quantize_row_q8_k;
     QL_SET_QUANT_MATMULS(t);
+}
+
+ql_matmul_fn ql_avx512_quant_matmul(uint32_t type, int grouped) {
+    switch (type) {
+    case QL_TYPE_Q8_0: return grouped ? matmul_q8_0_g16 : matmul_q8_0;
+    case QL_TYPE_Q4_0: return grouped ? matmul_q4_0_g16 : matmul_q4_0;
+    default: return NULL;
+    }
 }

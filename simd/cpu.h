@@ -16,4 +16,9 @@ typedef struct ql_cpu_features {
 /* Reads cpuid/xgetbv (x86) or getauxval(AT_HWCAP) (aarch64). Pure: no caching. */
 void ql_cpu_detect(ql_cpu_features *f);
 
+/* Linux x86-64: asks the kernel for this process's AMX tile data state
+ * (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)), which tile instructions need;
+ * true when granted (idempotent). False elsewhere. */
+bool ql_cpu_request_amx(void);
+
 #endif

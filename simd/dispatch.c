@@ -27,6 +27,7 @@ typedef struct isa_level {
     const char *name;
     bool (*supported)(const ql_cpu_features *f);
     void (*init)(ql_kernel_table *t); /* NULL: not compiled into this build */
+    bool opt_in;                      /* chosen only when QLOOP_ISA names it */
 } isa_level;
 
 static bool has_scalar(const ql_cpu_features *f) { (void)f; return true; }
@@ -36,30 +37,38 @@ static bool has_avx512(const ql_cpu_features *f) {
            has_avx2(f);
 }
 static bool has_neon(const ql_cpu_features *f) { return f->neon; }
-/* AMX int8 tiles (and the OS's tile state, which ql_cpu_detect checks) next to AVX-512. No
- * build has AMX kernels yet: this CPU kind has no AMX to test them on, so the level is
- * known, reported and refused, never chosen. */
-static bool has_amx(const ql_cpu_features *f) { return f->amx_tile && f->amx_int8 && has_avx512(f); }
+/* AMX int8 tiles (and the OS's tile state, which ql_cpu_detect checks) next to AVX-512; the
+ * process must also be granted the tile data state (ql_cpu_request_amx), asked only when
+ * the CPU has the rest. The level is opt-in (QLOOP_ISA=amx): its kernels are tested against
+ * scalar through an emulation of the tile instructions (tests/kernels/test_amx_kernels.c) but have
+ * not run on AMX hardware (simd/amx.c). */
+static bool has_amx(const ql_cpu_features *f) {
+    return f->amx_tile && f->amx_int8 && has_avx512(f) && ql_cpu_request_amx();
+}
 
 /* Best first. */
 static const isa_level k_levels[] = {
-    {"amx", has_amx, NULL},
-#ifdef QL_HAVE_AVX512
-    {"avx512", has_avx512, ql_kernels_init_avx512},
+#ifdef QL_HAVE_AMX
+    {"amx", has_amx, ql_kernels_init_amx, true},
 #else
-    {"avx512", has_avx512, NULL},
+    {"amx", has_amx, NULL, true},
+#endif
+#ifdef QL_HAVE_AVX512
+    {"avx512", has_avx512, ql_kernels_init_avx512, false},
+#else
+    {"avx512", has_avx512, NULL, false},
 #endif
 #ifdef QL_HAVE_AVX2
-    {"avx2", has_avx2, ql_kernels_init_avx2},
+    {"avx2", has_avx2, ql_kernels_init_avx2, false},
 #else
-    {"avx2", has_avx2, NULL},
+    {"avx2", has_avx2, NULL, false},
 #endif
 #ifdef QL_HAVE_NEON
-    {"neon", has_neon, ql_kernels_init_neon},
+    {"neon", has_neon, ql_kernels_init_neon, false},
 #else
-    {"neon", has_neon, NULL},
+    {"neon", has_neon, NULL, false},
 #endif
-    {"scalar", has_scalar, ql_kernels_init_scalar},
+    {"scalar", has_scalar, ql_kernels_init_scalar, false},
 };
 
 /* Part of the global state above: the table of each level of k_levels this build and CPU
@@ -94,7 +103,7 @@ static void select_table(void) {
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        if (k_levels[i].init && k_levels[i].supported(&f)) {
+        if (k_levels[i].init && !k_levels[i].opt_in && k_levels[i].supported(&f)) {
             k_levels[i].init(&g_table);
             return;
         }
@@ -182,8 +191,8 @@ size_t ql_cpu_report(char *buf, size_t cap) {
     if (!any) put(&r, " (none beyond the baseline)");
     put(&r, "\nlevels:      ");
     for (size_t i = 0; i < sizeof k_levels / sizeof k_levels[0]; i++)
-        put(&r, "%s%s (%s%s)", i ? ", " : "", k_levels[i].name,
-            k_levels[i].init ? "built" : "not built",
+        put(&r, "%s%s (%s%s%s)", i ? ", " : "", k_levels[i].name,
+            k_levels[i].init ? "built" : "not built", k_levels[i].opt_in ? ", opt-in" : "",
             !k_levels[i].supported(&f) ? ", not supported by this CPU" : "");
     put(&r, "\nin use:      %s%s%s\n", g_table.isa, g_error[0] ? " -- " : "", g_error);
     put(&r, "kernels:\n");

@@ -8,7 +8,7 @@
 /* QL_OK, or QL_ERR_UNSUPPORTED when QLOOP_ISA forces a level this CPU or build lacks. */
 ql_status ql_kernels_check(ql_error *err);
 
-/* The table of level `isa` ("scalar", "avx2", "avx512", "neon"), whatever QLOOP_ISA
+/* The table of level `isa` ("scalar", "avx2", "avx512", "amx", "neon"), whatever QLOOP_ISA
  * says, for tests and benchmarks that compare levels; NULL when this build or this CPU
  * lacks the level, or `isa` is NULL or unknown. */
 const ql_kernel_table *ql_kernels_for(const char *isa);
@@ -17,5 +17,6 @@ const ql_kernel_table *ql_kernels_for(const char *isa);
 void ql_kernels_init_avx2(ql_kernel_table *t);
 void ql_kernels_init_avx512(ql_kernel_table *t);
 void ql_kernels_init_neon(ql_kernel_table *t);
+void ql_kernels_init_amx(ql_kernel_table *t); /* simd/amx.c: AVX-512's, Q8_0 / Q4_0 prompts on AMX */
 
 #endif

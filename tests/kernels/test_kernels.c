@@ -397,7 +397,7 @@ int main(void) {
     printf("kernels: isa in use %s\n", ql_kernels()->isa);
 
     g_ks = ql_kernels_scalar();
-    const char *levels[] = {"scalar", "avx2", "avx512", "neon"};
+    const char *levels[] = {"scalar", "avx2", "avx512", "amx", "neon"};
     for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
         g_kt = ql_kernels_for(levels[i]);
         if (!g_kt) {

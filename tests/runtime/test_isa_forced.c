@@ -1,7 +1,8 @@
 /* tests/runtime/test_isa_forced.c: QLOOP_ISA names a level; one that this CPU or this build
  * cannot run stops qloop with a message that says which of the two it is, and an unknown
- * name is refused as unknown. `amx` is a known level (no build has AMX kernels yet, and the
- * CPU is checked first), so it must never be reported as unknown. */
+ * name is refused as unknown. `amx` is a known, opt-in level: never chosen unless named, and
+ * named on a CPU without AMX (or without the tile data permission) it is refused as
+ * unsupported, never as unknown. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,19 @@ static void test_amx_is_known(void) {
     run_forced("amx", "info --cpu", out, sizeof out);
     CHECK_MSG(strstr(out, "amx (") != NULL, "levels line lists amx: %s", out);
     CHECK_MSG(strstr(out, "unknown level") == NULL, "%s", out);
-    /* this build has no AMX kernels: whatever the CPU, running with amx forced fails */
+    int usable = strstr(out, "in use:      amx\n") != NULL;
+    /* opt-in: without QLOOP_ISA the table in use is never amx */
+    char plain[8192], cmd[1024];
+    snprintf(cmd, sizeof cmd, "env -u QLOOP_ISA %s info --cpu 2>&1", QL_CLI_PATH);
+    ql_test_run_capture(cmd, plain, sizeof plain);
+    CHECK_MSG(strstr(plain, "in use:      amx") == NULL, "%s", plain);
     ql_test_shared(model, sizeof model, "models/stories260K.gguf");
     snprintf(args, sizeof args, "run -m '%s' -p Once -n 2", model);
     int rc = run_forced("amx", args, out, sizeof out);
+    if (usable) {
+        CHECK_MSG(rc == 0, "QLOOP_ISA=amx: %s", out);
+        return;
+    }
     CHECK(rc != 0);
     CHECK_MSG(strstr(out, "QLOOP_ISA=amx: this CPU does not support it") != NULL ||
                   strstr(out, "QLOOP_ISA=amx: not built into this binary") != NULL,
@@ -43,7 +53,7 @@ static void test_unknown_level(void) {
 
 /* The levels `qloop info --cpu` reports as runnable here are the ones a forced run accepts. */
 static void test_supported_levels_run(void) {
-    static const char *levels[] = {"scalar", "avx2", "avx512", "neon"};
+    static const char *levels[] = {"scalar", "avx2", "avx512", "amx", "neon"};
     char info[8192], out[8192], model[512], args[1024];
     ql_test_shared(model, sizeof model, "models/stories260K.gguf");
     snprintf(args, sizeof args, "run -m '%s' -p Once -n 2 --seed 1", model);

@@ -1,0 +1,345 @@
+/*
+ * simd/amx.c: the AMX level: the AVX-512 table, with the prompt matmuls of Q8_0 and Q4_0
+ * weights (QL_AMX_MIN_TOK tokens or more) on AMX int8 tiles.
+ *
+ * One TDPBSSD multiplies a tile of 16 tokens x 32 activation bytes (A: one Q8_0 block of
+ * each token, loaded straight from the activation rows with their stride) by a tile of
+ * 8 x 64 bytes (B: the same block of 16 weight rows, dword g of row r in dword r of tile
+ * row g, as the AVX-512 prompt kernel packs it, but signed: Q8_0 levels as they are, Q4_0
+ * levels minus 8) into 16 x 16 int32: every (token, row) pair's exact block sum, the int32
+ * that scalar computes. Two A and two B tiles make 32 tokens x 32 rows per step. The sums go
+ * through memory (TILESTORED) to the float chain of simd/avx512_quant.c's q32_gemm, one
+ * lane per row: acc + (dw * dx) * (float)isum per block, blocks in order. So the results
+ * equal scalar's bits, like every other level, whatever the tile shapes or the split.
+ * Loops as q32_prompt's: passes of QL_AMX_TC tokens, segments of QL_AMX_KC blocks (packed
+ * once per pass and pair of 16-row tiles), steps of 32 tokens. A last step of fewer tokens
+ * reads a padded copy of its activations (the last token repeated), so no tile load reads
+ * past the activation rows; rows past the range's end repeat its last row and are not
+ * stored.
+ *
+ * AMX is opt-in (QLOOP_ISA=amx; simd/dispatch.c requests the tile-data permission first):
+ * nobody has run this file on AMX hardware yet, as no machine the project measures on has
+ * AMX. It is built twice:
+ *  - into the library with -mamx-tile -mamx-int8: the tile operations are gcc's intrinsics.
+ *    The tile configuration is written through a volatile object and passed to LDTILECFG
+ *    after a compiler barrier: gcc 12 drops plain stores into a struct that only
+ *    _tile_loadconfig reads (../shared/BASELINE.md), and the tiles are then unconfigured.
+ *  - by tests/kernels/test_amx_kernels.c with QL_AMX_EMULATE: the tile operations are C functions
+ *    with the semantics of Intel's instruction reference (LDTILECFG's checks of the palette,
+ *    the shapes and the reserved bytes, where hardware raises #GP, abort; TDPBSSD checks
+ *    that the three shapes agree; sums wrap in 32 bits), so the packing, the tile shapes and
+ *    the float chain are tested against scalar on CPUs without AMX.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "isa.h"
+
+#include "avx512_pack.h"
+#include "dispatch.h"
+#include "kernels.h"
+#include "quant/formats.h"
+#include "quant_isa.h"
+#include "wlay.h"
+
+enum {
+    QL_AMX_MIN_TOK = 16, /* fewer tokens: the AVX-512 entry (one A tile would be mostly padding) */
+    QL_AMX_KC = 64,      /* blocks per packed segment: 2 x 64 x 512 B of B tiles */
+    QL_AMX_TC = 128,     /* tokens per pass: 128 x 64 x 34 B of activations stay in L2 */
+    QL_AMX_STEP = 32,    /* tokens per step: two A tiles */
+    BLK = sizeof(ql_block_q8_0),
+};
+
+/* Tile registers (literals in the code: gcc's tile intrinsics paste the number into the
+ * instruction): C (sums) of A tile i and B tile j is tmm(2 i + j), A tiles tmm4-5, B tiles
+ * tmm6-7. */
+enum { TC = 0, TA = 4, TB = 6 };
+
+/* LDTILECFG's 64-byte operand (palette 1). */
+typedef struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16]; /* bytes per row of tile i */
+    uint8_t rows[16];
+} amx_cfg;
+
+_Static_assert(sizeof(amx_cfg) == 64, "LDTILECFG reads 64 bytes");
+
+/* C tiles 16 x 64 B (16 tokens x 16 int32), A tiles 16 x 32 B (16 tokens x one block), B
+ * tiles 8 x 64 B (one block's 32 levels of 16 rows, 4 per dword). */
+static void cfg_make(volatile amx_cfg *c) {
+    volatile uint8_t *p = (volatile uint8_t *)c;
+    for (size_t i = 0; i < sizeof *c; i++) p[i] = 0;
+    c->palette = 1;
+    for (int i = 0; i < 4; i++) c->rows[TC + i] = 16, c->colsb[TC + i] = 64;
+    for (int i = 0; i < 2; i++) c->rows[TA + i] = 16, c->colsb[TA + i] = 32;
+    for (int i = 0; i < 2; i++) c->rows[TB + i] = 8, c->colsb[TB + i] = 64;
+}
+
+#ifdef QL_AMX_EMULATE
+#include <stdio.h>
+#include <stdlib.h>
+
+#define QL_AMX_INIT ql_kernels_init_amx_emulated
+#define QL_AMX_NAME "amx-emulated"
+
+typedef struct amx_emu {
+    amx_cfg cfg;
+    int configured;
+    uint8_t t[8][16][64];
+} amx_emu;
+
+static void emu_fail(const char *what) {
+    fprintf(stderr, "AMX emulation: %s (hardware faults here)\n", what);
+    abort();
+}
+
+static void emu_config(amx_emu *e, const volatile amx_cfg *c) {
+    memcpy(&e->cfg, (const void *)c, sizeof e->cfg);
+    const amx_cfg *f = &e->cfg;
+    if (f->palette != 1) emu_fail("LDTILECFG: palette is not 1");
+    if (f->start_row) emu_fail("LDTILECFG: start_row is not 0");
+    for (int i = 0; i < 14; i++)
+        if (f->reserved[i]) emu_fail("LDTILECFG: reserved byte set");
+    for (int i = 0; i < 16; i++) {
+        if (i >= 8 && (f->rows[i] || f->colsb[i])) emu_fail("LDTILECFG: tile 8-15 configured");
+        if (f->rows[i] > 16 || f->colsb[i] > 64) emu_fail("LDTILECFG: tile larger than 16 x 64 B");
+        if (!f->rows[i] != !f->colsb[i]) emu_fail("LDTILECFG: tile with rows but no columns");
+    }
+    memset(e->t, 0, sizeof e->t);
+    e->configured = 1;
+}
+
+static void emu_check(const amx_emu *e, int i) {
+    if (!e->configured) emu_fail("tile instruction before LDTILECFG");
+    if (!e->cfg.rows[i]) emu_fail("tile instruction on an unconfigured tile");
+}
+
+static void emu_load(amx_emu *e, int i, const void *p, size_t stride) {
+    emu_check(e, i);
+    memset(e->t[i], 0, sizeof e->t[i]);
+    for (int m = 0; m < e->cfg.rows[i]; m++) memcpy(e->t[i][m], (const uint8_t *)p + m * stride, e->cfg.colsb[i]);
+}
+
+static void emu_store(amx_emu *e, int i, void *p, size_t stride) {
+    emu_check(e, i);
+    for (int m = 0; m < e->cfg.rows[i]; m++) memcpy((uint8_t *)p + m * stride, e->t[i][m], e->cfg.colsb[i]);
+}
+
+static void emu_zero(amx_emu *e, int i) {
+    emu_check(e, i);
+    memset(e->t[i], 0, sizeof e->t[i]);
+}
+
+/* TDPBSSD c, a, b: c[m][n] += sum over k of a[m][k] * b[k / 4][4 n + k % 4], signed bytes. */
+static void emu_dpbssd(amx_emu *e, int c, int a, int b) {
+    emu_check(e, c), emu_check(e, a), emu_check(e, b);
+    const amx_cfg *f = &e->cfg;
+    if (f->rows[c] != f->rows[a] || f->colsb[a] != 4 * f->rows[b] || f->colsb[c] != f->colsb[b] ||
+        f->colsb[c] % 4 || f->colsb[a] % 4)
+        emu_fail("TDPBSSD: tile shapes do not agree");
+    for (int m = 0; m < f->rows[c]; m++)
+        for (int n = 0; n < f->colsb[c] / 4; n++) {
+            int32_t acc;
+            memcpy(&acc, &e->t[c][m][4 * n], 4);
+            uint32_t s = (uint32_t)acc;
+            for (int k = 0; k < f->colsb[a]; k++)
+                s += (uint32_t)((int32_t)(int8_t)e->t[a][m][k] * (int8_t)e->t[b][k / 4][4 * n + k % 4]);
+            acc = (int32_t)s;
+            memcpy(&e->t[c][m][4 * n], &acc, 4);
+        }
+}
+
+#define AMX_STATE amx_emu amx_emu_state = {0}
+#define AMX_CONFIG(c) emu_config(&amx_emu_state, (c))
+#define AMX_LOAD(i, p, s) emu_load(&amx_emu_state, (i), (p), (s))
+#define AMX_STORE(i, p, s) emu_store(&amx_emu_state, (i), (p), (s))
+#define AMX_ZERO(i) emu_zero(&amx_emu_state, (i))
+#define AMX_DPBSSD(c, a, b) emu_dpbssd(&amx_emu_state, (c), (a), (b))
+#define AMX_RELEASE() ((void)amx_emu_state)
+
+#else
+
+#define QL_AMX_INIT ql_kernels_init_amx
+#define QL_AMX_NAME "amx"
+
+#define AMX_STATE ((void)0)
+#define AMX_CONFIG(c)                                                 \
+    do {                                                              \
+        __asm__ volatile("" : : "r"((const void *)(c)) : "memory");   \
+        _tile_loadconfig((const void *)(c));                          \
+    } while (0)
+#define AMX_LOAD(i, p, s) _tile_loadd(i, (p), (long)(s))
+#define AMX_STORE(i, p, s) _tile_stored(i, (p), (long)(s))
+#define AMX_ZERO(i) _tile_zero(i)
+#define AMX_DPBSSD(c, a, b) _tile_dpbssd(c, a, b)
+#define AMX_RELEASE() _tile_release()
+
+#endif
+
+enum q32_kind { Q8_0, Q4_0 };
+
+/* Blocks b0 .. b0+nbs-1 of 16 rows as B tiles (wb + 512 b: tile row g, dword r = the 4
+ * signed levels of row r that meet activation bytes 4g .. 4g+3) and their scales
+ * dw[16 b + r]. */
+QL_INLINE void amx_pack(int kind, const uint8_t *const rows[16], const wlay *L, int64_t b0,
+                        int64_t nbs, uint8_t *wb, float *dw) {
+    for (int64_t b = 0; b < nbs; b++) {
+        const size_t off = blk_off(L, b0 + b);
+        __m512i q[4], v[8];
+        tr16x4(rows, off + 2, q);
+        if (kind == Q8_0) {
+            for (int g = 0; g < 4; g++) v[g] = q[g];
+            tr16x4(rows, off + 18, q);
+            for (int g = 0; g < 4; g++) v[4 + g] = q[g];
+        } else { /* Q4_0: low nibbles are elements 0-15, high nibbles 16-31 */
+            const __m512i m4 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
+            for (int g = 0; g < 4; g++) {
+                v[g] = _mm512_sub_epi8(_mm512_and_si512(q[g], m4), eight);
+                v[4 + g] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4), eight);
+            }
+        }
+        for (int g = 0; g < 8; g++) _mm512_storeu_si512(wb + 512 * b + 64 * g, v[g]);
+        uint16_t h[16];
+        for (int r = 0; r < 16; r++) memcpy(&h[r], rows[r] + off, 2);
+        _mm512_storeu_ps(dw + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h)));
+    }
+}
+
+/* The rows of one 16-row tile starting at r (n valid ones, the rest repeating the last). */
+QL_INLINE void tile_row_ptrs(const void *w, const wlay *L, int64_t r, int64_t n, const uint8_t *rows[16]) {
+    for (int i = 0; i < 16; i++) rows[i] = (const uint8_t *)w + row_off(L, r + (i < n ? i : n - 1));
+}
+
+/* Rows r0 .. r1-1 of y = W x for n_tok >= 1 tokens (x: Q8_0 rows of nb blocks). */
+static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const uint8_t *x,
+                       size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                       int64_t r1) {
+    _Alignas(64) uint8_t wb[2][QL_AMX_KC * 512];         /* 64 KiB */
+    _Alignas(64) float dw[2][QL_AMX_KC * 16];
+    _Alignas(64) int32_t sums[4][16][16];                /* the C tiles of a step */
+    _Alignas(64) uint8_t pad[QL_AMX_STEP * QL_AMX_KC * BLK]; /* the last step's tokens, 68 KiB */
+    float dx[QL_AMX_TC * QL_AMX_KC];                      /* 32 KiB */
+    __m512 acc[QL_AMX_STEP][2];
+    _Alignas(64) amx_cfg cfg;
+    AMX_STATE;
+    cfg_make(&cfg);
+    AMX_CONFIG(&cfg);
+    for (int64_t t0 = 0; t0 < n_tok; t0 += QL_AMX_TC) {
+        const int64_t nt = n_tok - t0 < QL_AMX_TC ? n_tok - t0 : QL_AMX_TC;
+        for (int64_t b0 = 0; b0 < nb; b0 += QL_AMX_KC) {
+            const int64_t nbs = nb - b0 < QL_AMX_KC ? nb - b0 : QL_AMX_KC;
+            const uint8_t *xs = x + (size_t)t0 * x_row_bytes + (size_t)b0 * BLK;
+            for (int64_t t = 0; t < nt; t++)
+                for (int64_t b = 0; b < nbs; b++) {
+                    uint16_t h;
+                    memcpy(&h, xs + (size_t)t * x_row_bytes + (size_t)b * BLK, 2);
+                    dx[t * nbs + b] = _cvtsh_ss(h);
+                }
+            const int64_t tail = nt % QL_AMX_STEP; /* tokens of a last, partial step */
+            const size_t pad_stride = (size_t)nbs * BLK;
+            for (int64_t i = 0; tail && i < QL_AMX_STEP; i++) {
+                int64_t t = nt - tail + (i < tail ? i : tail - 1);
+                memcpy(pad + (size_t)i * pad_stride, xs + (size_t)t * x_row_bytes, pad_stride);
+            }
+            for (int64_t r = r0, nr; r < r1; r += nr) {
+                int64_t n[2] = {tile_rows(L, r, r1, 16), 0}, ro[2] = {r, 0};
+                ro[1] = r + n[0];
+                n[1] = ro[1] < r1 ? tile_rows(L, ro[1], r1, 16) : 0;
+                nr = n[0] + n[1];
+                const uint8_t *rows[16];
+                tile_row_ptrs(w, L, r, n[0], rows);
+                amx_pack(kind, rows, L, b0, nbs, wb[0], dw[0]);
+                if (n[1]) {
+                    tile_row_ptrs(w, L, ro[1], n[1], rows);
+                    amx_pack(kind, rows, L, b0, nbs, wb[1], dw[1]);
+                }
+                const int nbt = n[1] ? 2 : 1;
+                const __mmask16 mask[2] = {(__mmask16)((1u << n[0]) - 1u), (__mmask16)((1u << n[1]) - 1u)};
+                for (int64_t t = 0; t < nt; t += QL_AMX_STEP) {
+                    const int64_t ns = nt - t < QL_AMX_STEP ? nt - t : QL_AMX_STEP;
+                    const int nat = ns > 16 ? 2 : 1;
+                    const uint8_t *xa = ns == QL_AMX_STEP ? xs + (size_t)t * x_row_bytes : pad;
+                    const size_t as = ns == QL_AMX_STEP ? x_row_bytes : pad_stride;
+                    for (int i = 0; i < QL_AMX_STEP; i++)
+                        for (int j = 0; j < 2; j++)
+                            acc[i][j] = b0 == 0 || i >= ns || !n[j]
+                                            ? _mm512_setzero_ps()
+                                            : _mm512_maskz_loadu_ps(mask[j], y + (t0 + t + i) * ldy + ro[j]);
+                    for (int64_t b = 0; b < nbs; b++) {
+                        /* A tile i: tokens 16 i .. 16 i + 15 of the step, block b */
+                        AMX_LOAD(4, xa + (size_t)b * BLK + 2, as);
+                        if (nat == 2) AMX_LOAD(5, xa + 16 * as + (size_t)b * BLK + 2, as);
+                        AMX_LOAD(6, wb[0] + 512 * b, 64);
+                        if (nbt == 2) AMX_LOAD(7, wb[1] + 512 * b, 64);
+                        AMX_ZERO(0);
+                        AMX_DPBSSD(0, 4, 6);
+                        AMX_STORE(0, sums[0], 64);
+                        if (nbt == 2) {
+                            AMX_ZERO(1);
+                            AMX_DPBSSD(1, 4, 7);
+                            AMX_STORE(1, sums[1], 64);
+                        }
+                        if (nat == 2) {
+                            AMX_ZERO(2);
+                            AMX_DPBSSD(2, 5, 6);
+                            AMX_STORE(2, sums[2], 64);
+                        }
+                        if (nat == 2 && nbt == 2) {
+                            AMX_ZERO(3);
+                            AMX_DPBSSD(3, 5, 7);
+                            AMX_STORE(3, sums[3], 64);
+                        }
+                        /* scalar's chain per (token, row): acc + (dw * dx) * (float)isum */
+                        for (int j = 0; j < nbt; j++) {
+                            const __m512 d = _mm512_loadu_ps(dw[j] + 16 * b);
+                            for (int64_t i = 0; i < ns; i++) {
+                                const __m512 s = _mm512_cvtepi32_ps(_mm512_load_si512(sums[2 * (i / 16) + j][i % 16]));
+                                const __m512 term = _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(dx[(t + i) * nbs + b])), s);
+                                acc[i][j] = _mm512_add_ps(acc[i][j], term);
+                            }
+                        }
+                    }
+                    for (int64_t i = 0; i < ns; i++)
+                        for (int j = 0; j < nbt; j++)
+                            _mm512_mask_storeu_ps(y + (t0 + t + i) * ldy + ro[j], mask[j], acc[i][j]);
+                }
+            }
+        }
+    }
+    AMX_RELEASE();
+}
+
+#define QL_AMX_MATMUL(fmt, kind, type)                                                        \
+    static void amx_matmul_##fmt(const void *w, size_t row_bytes, int64_t k, const void *x,   \
+                                 size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,    \
+                                 int64_t r0, int64_t r1) {                                    \
+        if (n_tok < QL_AMX_MIN_TOK) {                                                         \
+            ql_avx512_quant_matmul(type, 0)(w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
+            return;                                                                           \
+        }                                                                                     \
+        const wlay L = wlay_of(type, row_bytes, 0);                                           \
+        amx_prompt(kind, w, &L, k / QL_QK, x, x_row_bytes, n_tok, y, ldy, r0, r1);            \
+    }                                                                                         \
+    static void amx_matmul_##fmt##_g16(const void *w, size_t row_bytes, int64_t k, const void *x, \
+                                       size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, \
+                                       int64_t r0, int64_t r1) {                              \
+        if (n_tok < QL_AMX_MIN_TOK) {                                                         \
+            ql_avx512_quant_matmul(type, 1)(w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
+            return;                                                                           \
+        }                                                                                     \
+        const wlay L = wlay_of(type, row_bytes, 1);                                           \
+        amx_prompt(kind, w, &L, k / QL_QK, x, x_row_bytes, n_tok, y, ldy, r0, r1);            \
+    }
+
+QL_AMX_MATMUL(q8_0, Q8_0, QL_TYPE_Q8_0)
+QL_AMX_MATMUL(q4_0, Q4_0, QL_TYPE_Q4_0)
+
+void QL_AMX_INIT(ql_kernel_table *t) {
+    ql_kernels_init_avx512(t);
+    t->isa = QL_AMX_NAME;
+    t->matmul[QL_TYPE_Q8_0] = amx_matmul_q8_0;
+    t->matmul_g16[QL_TYPE_Q8_0] = amx_matmul_q8_0_g16;
+    t->matmul[QL_TYPE_Q4_0] = amx_matmul_q4_0;
+    t->matmul_g16[QL_TYPE_Q4_0] = amx_matmul_q4_0_g16;
+}
