@@ -169,7 +169,14 @@ static void emu_dpbssd(amx_emu *e, int c, int a, int b) {
         __asm__ volatile("" : : "r"((const void *)(c)) : "memory");   \
         _tile_loadconfig((const void *)(c));                          \
     } while (0)
-#define AMX_LOAD(i, p, s) _tile_loadd(i, (p), (long)(s))
+/* gcc's _tile_loadd tells the compiler nothing about the memory it reads (register inputs,
+ * no "memory" clobber), so stores into the packed tiles could be sunk past it or dropped as
+ * dead; the barrier first makes every store land before the load. */
+#define AMX_LOAD(i, p, s)                          \
+    do {                                           \
+        __asm__ volatile("" : : : "memory");       \
+        _tile_loadd(i, (p), (long)(s));            \
+    } while (0)
 #define AMX_STORE(i, p, s) _tile_stored(i, (p), (long)(s))
 #define AMX_ZERO(i) _tile_zero(i)
 #define AMX_DPBSSD(c, a, b) _tile_dpbssd(c, a, b)
