@@ -32,7 +32,7 @@ test: build
 # runs (QLOOP_ISA), so every ISA's kernels are checked against the references end to end.
 # The kernel tests already run per level inside `make test`.
 test-isa: build
-	@for isa in scalar avx2 avx512 neon; do \
+	@for isa in scalar avx2 avx512 amx neon; do \
 	  if QLOOP_ISA=$$isa ./$(BUILD)/qloop info --cpu 2>/dev/null | grep -q "^in use: *$$isa$$"; then \
 	    echo "== QLOOP_ISA=$$isa"; \
 	    (cd $(BUILD) && QLOOP_ISA=$$isa ctest --output-on-failure -j $(JOBS) -E 'kernels') || exit 1; \
