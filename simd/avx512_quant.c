@@ -1029,59 +1029,78 @@ static void k_prep(const uint8_t *x, size_t x_row_bytes, int64_t n_tok, int64_t 
         }
 }
 
-/* T tokens (x[t]: token t's row at super-block b0; bp[t * nbs * 4]: its k_prep pairs) x 16
- * rows over nbs packed super-blocks; the float accumulators are loaded from y (unless
- * `first`) and stored back. */
-QL_INLINE void k_gemm(int kind, int T, const k_pack *kp, int64_t nbs,
-                      const uint8_t *const x[GEMM_TOK], const int32_t *bp, float *y, int64_t ldy,
-                      __mmask16 m, int first) {
-    __m512 acc[GEMM_TOK];
-    for (int t = 0; t < T; t++) acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + t * ldy);
-    for (int64_t b = 0; b < nbs; b++, kp++) {
+/* T tokens (x[t]: token t's row at super-block b0; bp[t * nbs * 4]: its k_prep pairs) x H
+ * tiles of 16 rows (kps[h]: nbs packed super-blocks; lanes m[h] of yh[h] + t * ldy) over
+ * nbs super-blocks; the float accumulators are loaded from y (unless `first`) and stored
+ * back. H = 2 and T = 4 use 24 of the 32 vector registers for the sums. */
+QL_INLINE void k_gemm(int kind, int H, int T, const k_pack *const kps[2], int64_t nbs,
+                      const uint8_t *const x[GEMM_TOK], const int32_t *bp, float *const yh[2],
+                      int64_t ldy, const __mmask16 m[2], int first) {
+    __m512 acc[2][GEMM_TOK];
+    for (int h = 0; h < H; h++)
+        for (int t = 0; t < T; t++)
+            acc[h][t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m[h], yh[h] + t * ldy);
+    for (int64_t b = 0; b < nbs; b++) {
         const size_t xo = (size_t)b * Q8_K_BYTES;
-        __m512i is[GEMM_TOK], s[GEMM_TOK];
-        for (int t = 0; t < T; t++) is[t] = _mm512_setzero_si512();
+        const k_pack *kp[2] = {kps[0] + b, kps[H - 1] + b};
+        __m512i is[2][GEMM_TOK], s[2][GEMM_TOK];
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) is[h][t] = _mm512_setzero_si512();
         for (int j = 0; j < 8; j++)
-            for (int h = 0; h < (kind == Q6_K ? 2 : 1); h++) {
-                const int g0 = kind == Q6_K ? 4 * h : 0, g1 = kind == Q6_K ? 4 * h + 4 : 8;
-                for (int t = 0; t < T; t++) s[t] = _mm512_setzero_si512();
+            for (int q = 0; q < (kind == Q6_K ? 2 : 1); q++) {
+                const int g0 = kind == Q6_K ? 4 * q : 0, g1 = kind == Q6_K ? 4 * q + 4 : 8;
+                for (int h = 0; h < H; h++)
+                    for (int t = 0; t < T; t++) s[h][t] = _mm512_setzero_si512();
                 for (int g = g0; g < g1; g++) {
-                    __m512i w = kp->w[8 * j + g];
-                    for (int t = 0; t < T; t++)
-                        s[t] = _mm512_dpbusd_epi32(s[t], w, _mm512_set1_epi32(load_i32(x[t] + xo + 4 + 32 * j + 4 * g)));
+                    __m512i w[2];
+                    for (int h = 0; h < H; h++) w[h] = kp[h]->w[8 * j + g];
+                    for (int t = 0; t < T; t++) {
+                        const __m512i xb = _mm512_set1_epi32(load_i32(x[t] + xo + 4 + 32 * j + 4 * g));
+                        for (int h = 0; h < H; h++) s[h][t] = _mm512_dpbusd_epi32(s[h][t], w[h], xb);
+                    }
                 }
-                __m512i sc = kp->sc[kind == Q6_K ? 2 * j + h : j];
-                for (int t = 0; t < T; t++) is[t] = _mm512_add_epi32(is[t], _mm512_mullo_epi32(s[t], sc));
+                for (int h = 0; h < H; h++) {
+                    __m512i sc = kp[h]->sc[kind == Q6_K ? 2 * j + q : j];
+                    for (int t = 0; t < T; t++) is[h][t] = _mm512_add_epi32(is[h][t], _mm512_mullo_epi32(s[h][t], sc));
+                }
             }
         /* Q6_K: the -32 offset joins isum; Q4_K/Q5_K: msum apart */
-        for (int t = 0; t < T; t++) s[t] = kind == Q6_K ? is[t] : _mm512_setzero_si512();
-        for (int i = 0; i < (kind == Q6_K ? 8 : 4); i++) {
-            __m512i bw = kp->bias[i];
-            for (int t = 0; t < T; t++)
-                s[t] = _mm512_dpwssd_epi32(s[t], bw, _mm512_set1_epi32(kind == Q6_K
-                    ? load_i32(x[t] + xo + offsetof(ql_block_q8_k, bsums) + 4 * i) : bp[4 * (t * nbs + b) + i]));
-        }
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) s[h][t] = kind == Q6_K ? is[h][t] : _mm512_setzero_si512();
+        for (int i = 0; i < (kind == Q6_K ? 8 : 4); i++)
+            for (int t = 0; t < T; t++) {
+                const __m512i xp = _mm512_set1_epi32(kind == Q6_K
+                    ? load_i32(x[t] + xo + offsetof(ql_block_q8_k, bsums) + 4 * i) : bp[4 * (t * nbs + b) + i]);
+                for (int h = 0; h < H; h++) s[h][t] = _mm512_dpwssd_epi32(s[h][t], kp[h]->bias[i], xp);
+            }
         for (int t = 0; t < T; t++) {
             float dxs;
             memcpy(&dxs, x[t] + xo, 4);
-            __m512 dx = _mm512_set1_ps(dxs), term;
-            if (kind == Q6_K)
-                term = _mm512_mul_ps(_mm512_mul_ps(dx, kp->d), _mm512_cvtepi32_ps(s[t]));
-            else
-                term = _mm512_mul_ps(dx, _mm512_sub_ps(_mm512_mul_ps(kp->d, _mm512_cvtepi32_ps(is[t])),
-                                                       _mm512_mul_ps(kp->dmin, _mm512_cvtepi32_ps(s[t]))));
-            acc[t] = _mm512_add_ps(acc[t], term);
+            const __m512 dx = _mm512_set1_ps(dxs);
+            for (int h = 0; h < H; h++) {
+                __m512 term;
+                if (kind == Q6_K)
+                    term = _mm512_mul_ps(_mm512_mul_ps(dx, kp[h]->d), _mm512_cvtepi32_ps(s[h][t]));
+                else
+                    term = _mm512_mul_ps(dx, _mm512_sub_ps(_mm512_mul_ps(kp[h]->d, _mm512_cvtepi32_ps(is[h][t])),
+                                                           _mm512_mul_ps(kp[h]->dmin, _mm512_cvtepi32_ps(s[h][t]))));
+                acc[h][t] = _mm512_add_ps(acc[h][t], term);
+            }
         }
     }
-    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(y + t * ldy, m, acc[t]);
+    for (int h = 0; h < H; h++)
+        for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(yh[h] + t * ldy, m[h], acc[h][t]);
 }
 
-/* Loops as q32_prompt's: passes of TC_K tokens, segments of KC_K super-blocks, row tiles,
- * groups of 8 tokens. */
+/* Loops as q32_prompt's: passes of TC_K tokens, segments of KC_K super-blocks, pairs of
+ * 16-row tiles (a lone tile at the end of the range), groups of 4 tokens (8 for a lone
+ * tile). A pair shares each activation broadcast between two vpdpbusd: one broadcast per
+ * two instead of one per one, which measured +5-15% on the k-quant GEMMs (Q4_K and Q6_K,
+ * 1 thread, docs/PERFORMANCE.md, session 5). */
 QL_INLINE void k_prompt(int kind, const void *w, const wlay *L, int64_t nb, const void *x,
                         size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
                         int64_t r1) {
-    k_pack kp[GEMM_KC_K];
+    k_pack kp[2][GEMM_KC_K];
     int32_t bp[GEMM_TC_K * GEMM_KC_K * 4]; /* k_prep's pairs, 32 KiB */
     for (int64_t t0 = 0; t0 < n_tok; t0 += GEMM_TC_K) {
         const int64_t nt = n_tok - t0 < GEMM_TC_K ? n_tok - t0 : GEMM_TC_K;
@@ -1090,22 +1109,40 @@ QL_INLINE void k_prompt(int kind, const void *w, const wlay *L, int64_t nb, cons
             const uint8_t *xs = (const uint8_t *)x + (size_t)t0 * x_row_bytes + (size_t)b0 * Q8_K_BYTES;
             if (kind != Q6_K) k_prep(xs, x_row_bytes, nt, nbs, bp);
             for (int64_t r = r0, nr; r < r1; r += nr) {
-                nr = tile_rows(L, r, r1, PAIRS);
-                const uint8_t *rows[PAIRS];
-                for (int i = 0; i < PAIRS; i++)
-                    rows[i] = (const uint8_t *)w + row_off(L, r + (i < nr ? i : nr - 1));
-                const __mmask16 m = (__mmask16)((1u << nr) - 1u);
-                for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, blk_off(L, b0 + b), &kp[b]);
-                for (int64_t t = 0; t < nt; t += GEMM_TOK) {
+                int64_t n[2] = {tile_rows(L, r, r1, PAIRS), 0}, ro[2] = {r, 0};
+                ro[1] = r + n[0];
+                n[1] = ro[1] < r1 ? tile_rows(L, ro[1], r1, PAIRS) : 0;
+                const int H = n[1] ? 2 : 1;
+                nr = n[0] + n[1];
+                __mmask16 m[2];
+                const k_pack *kps[2] = {kp[0], kp[H - 1]};
+                for (int h = 0; h < H; h++) {
+                    const uint8_t *rows[PAIRS];
+                    for (int i = 0; i < PAIRS; i++)
+                        rows[i] = (const uint8_t *)w + row_off(L, ro[h] + (i < n[h] ? i : n[h] - 1));
+                    m[h] = (__mmask16)((1u << n[h]) - 1u);
+                    for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, blk_off(L, b0 + b), &kp[h][b]);
+                }
+                const int TT = H == 2 ? GEMM_TOK / 2 : GEMM_TOK; /* tokens per register tile */
+                for (int64_t t = 0; t < nt; t += TT) {
                     const uint8_t *xp[GEMM_TOK];
-                    const int T = nt - t < GEMM_TOK ? (int)(nt - t) : GEMM_TOK;
+                    const int T = nt - t < TT ? (int)(nt - t) : TT;
                     for (int i = 0; i < T; i++) xp[i] = xs + (size_t)(t + i) * x_row_bytes;
-                    float *yt = y + (t0 + t) * ldy + r;
-                    switch (T) {
-#define QL_GEMM_CASE(n) case n: k_gemm(kind, n, kp, nbs, xp, bp + 4 * t * nbs, yt, ldy, m, b0 == 0); break;
-                    QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) QL_GEMM_CASE(4)
-                    QL_GEMM_CASE(5) QL_GEMM_CASE(6) QL_GEMM_CASE(7) default: QL_GEMM_CASE(8)
+                    float *yh[2] = {y + (t0 + t) * ldy + ro[0], y + (t0 + t) * ldy + ro[H - 1]};
+                    const int32_t *bt = bp + 4 * t * nbs;
+                    if (H == 2) {
+                        switch (T) {
+#define QL_GEMM_CASE(n) case n: k_gemm(kind, 2, n, kps, nbs, xp, bt, yh, ldy, m, b0 == 0); break;
+                        QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) default: QL_GEMM_CASE(4)
 #undef QL_GEMM_CASE
+                        }
+                    } else {
+                        switch (T) {
+#define QL_GEMM_CASE(n) case n: k_gemm(kind, 1, n, kps, nbs, xp, bt, yh, ldy, m, b0 == 0); break;
+                        QL_GEMM_CASE(1) QL_GEMM_CASE(2) QL_GEMM_CASE(3) QL_GEMM_CASE(4)
+                        QL_GEMM_CASE(5) QL_GEMM_CASE(6) QL_GEMM_CASE(7) default: QL_GEMM_CASE(8)
+#undef QL_GEMM_CASE
+                        }
                     }
                 }
             }
