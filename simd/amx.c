@@ -65,15 +65,16 @@ typedef struct amx_cfg {
 
 _Static_assert(sizeof(amx_cfg) == 64, "LDTILECFG reads 64 bytes");
 
-/* C tiles 16 x 64 B (16 tokens x 16 int32), A tiles 16 x 32 B (16 tokens x one block), B
- * tiles 8 x 64 B (one block's 32 levels of 16 rows, 4 per dword). */
-static void cfg_make(volatile amx_cfg *c) {
+/* C tiles 16 x 64 B (16 tokens x 16 int32), A tiles 16 x kb B (16 tokens x the kb
+ * activation bytes of one block or sub-block), B tiles kb / 4 x 64 B (the kb levels of 16
+ * rows, 4 per dword). kb = 32, or 16 for Q6_K's sub-blocks. */
+static void cfg_make(volatile amx_cfg *c, int kb) {
     volatile uint8_t *p = (volatile uint8_t *)c;
     for (size_t i = 0; i < sizeof *c; i++) p[i] = 0;
     c->palette = 1;
     for (int i = 0; i < 4; i++) c->rows[TC + i] = 16, c->colsb[TC + i] = 64;
-    for (int i = 0; i < 2; i++) c->rows[TA + i] = 16, c->colsb[TA + i] = 32;
-    for (int i = 0; i < 2; i++) c->rows[TB + i] = 8, c->colsb[TB + i] = 64;
+    for (int i = 0; i < 2; i++) c->rows[TA + i] = 16, c->colsb[TA + i] = (uint16_t)kb;
+    for (int i = 0; i < 2; i++) c->rows[TB + i] = (uint8_t)(kb / 4), c->colsb[TB + i] = 64;
 }
 
 #ifdef QL_AMX_EMULATE
@@ -218,6 +219,54 @@ QL_INLINE void tile_row_ptrs(const void *w, const wlay *L, int64_t r, int64_t n,
     for (int i = 0; i < 16; i++) rows[i] = (const uint8_t *)w + row_off(L, r + (i < n ? i : n - 1));
 }
 
+/* sums[2 i + j] = A tile i x B tile j (A: rows of a at stride as, tile 1 from row 16; B:
+ * tiles at b0, b1, 64-byte rows) for the nat A and nbt B tiles in use. */
+#define AMX_STEP(a, as, b0, b1, nat, nbt, sums)          \
+    do {                                                 \
+        AMX_LOAD(4, (a), (as));                          \
+        if ((nat) == 2) AMX_LOAD(5, (a) + 16 * (as), (as)); \
+        AMX_LOAD(6, (b0), 64);                           \
+        if ((nbt) == 2) AMX_LOAD(7, (b1), 64);           \
+        AMX_ZERO(0);                                     \
+        AMX_DPBSSD(0, 4, 6);                             \
+        AMX_STORE(0, (sums)[0], 64);                     \
+        if ((nbt) == 2) {                                \
+            AMX_ZERO(1);                                 \
+            AMX_DPBSSD(1, 4, 7);                         \
+            AMX_STORE(1, (sums)[1], 64);                 \
+        }                                                \
+        if ((nat) == 2) {                                \
+            AMX_ZERO(2);                                 \
+            AMX_DPBSSD(2, 5, 6);                         \
+            AMX_STORE(2, (sums)[2], 64);                 \
+        }                                                \
+        if ((nat) == 2 && (nbt) == 2) {                  \
+            AMX_ZERO(3);                                 \
+            AMX_DPBSSD(3, 5, 7);                         \
+            AMX_STORE(3, (sums)[3], 64);                 \
+        }                                                \
+    } while (0)
+
+/* The last, partial step of a pass (tail tokens of nt) padded to QL_AMX_STEP rows of
+ * row_len bytes at pad (the last token repeated), so that no tile load reads past the
+ * activation rows. */
+static void pad_tail(uint8_t *pad, const uint8_t *xs, size_t x_row_bytes, int64_t nt, size_t row_len) {
+    const int64_t tail = nt % QL_AMX_STEP;
+    for (int64_t i = 0; tail && i < QL_AMX_STEP; i++) {
+        int64_t t = nt - tail + (i < tail ? i : tail - 1);
+        memcpy(pad + (size_t)i * row_len, xs + (size_t)t * x_row_bytes, row_len);
+    }
+}
+
+/* The row tiles of a step at r: n[0] rows from ro[0] = r, then n[1] (0: none) from ro[1]. */
+QL_INLINE int64_t tile_pair(const wlay *L, int64_t r, int64_t r1, int64_t n[2], int64_t ro[2]) {
+    n[0] = tile_rows(L, r, r1, 16);
+    ro[0] = r;
+    ro[1] = r + n[0];
+    n[1] = ro[1] < r1 ? tile_rows(L, ro[1], r1, 16) : 0;
+    return n[0] + n[1];
+}
+
 /* Rows r0 .. r1-1 of y = W x for n_tok >= 1 tokens (x: Q8_0 rows of nb blocks). */
 static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const uint8_t *x,
                        size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
@@ -230,7 +279,7 @@ static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const
     __m512 acc[QL_AMX_STEP][2];
     _Alignas(64) amx_cfg cfg;
     AMX_STATE;
-    cfg_make(&cfg);
+    cfg_make(&cfg, 32);
     AMX_CONFIG(&cfg);
     for (int64_t t0 = 0; t0 < n_tok; t0 += QL_AMX_TC) {
         const int64_t nt = n_tok - t0 < QL_AMX_TC ? n_tok - t0 : QL_AMX_TC;
@@ -243,17 +292,11 @@ static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const
                     memcpy(&h, xs + (size_t)t * x_row_bytes + (size_t)b * BLK, 2);
                     dx[t * nbs + b] = _cvtsh_ss(h);
                 }
-            const int64_t tail = nt % QL_AMX_STEP; /* tokens of a last, partial step */
             const size_t pad_stride = (size_t)nbs * BLK;
-            for (int64_t i = 0; tail && i < QL_AMX_STEP; i++) {
-                int64_t t = nt - tail + (i < tail ? i : tail - 1);
-                memcpy(pad + (size_t)i * pad_stride, xs + (size_t)t * x_row_bytes, pad_stride);
-            }
+            pad_tail(pad, xs, x_row_bytes, nt, pad_stride);
             for (int64_t r = r0, nr; r < r1; r += nr) {
-                int64_t n[2] = {tile_rows(L, r, r1, 16), 0}, ro[2] = {r, 0};
-                ro[1] = r + n[0];
-                n[1] = ro[1] < r1 ? tile_rows(L, ro[1], r1, 16) : 0;
-                nr = n[0] + n[1];
+                int64_t n[2], ro[2];
+                nr = tile_pair(L, r, r1, n, ro);
                 const uint8_t *rows[16];
                 tile_row_ptrs(w, L, r, n[0], rows);
                 amx_pack(kind, rows, L, b0, nbs, wb[0], dw[0]);
@@ -275,28 +318,7 @@ static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const
                                             : _mm512_maskz_loadu_ps(mask[j], y + (t0 + t + i) * ldy + ro[j]);
                     for (int64_t b = 0; b < nbs; b++) {
                         /* A tile i: tokens 16 i .. 16 i + 15 of the step, block b */
-                        AMX_LOAD(4, xa + (size_t)b * BLK + 2, as);
-                        if (nat == 2) AMX_LOAD(5, xa + 16 * as + (size_t)b * BLK + 2, as);
-                        AMX_LOAD(6, wb[0] + 512 * b, 64);
-                        if (nbt == 2) AMX_LOAD(7, wb[1] + 512 * b, 64);
-                        AMX_ZERO(0);
-                        AMX_DPBSSD(0, 4, 6);
-                        AMX_STORE(0, sums[0], 64);
-                        if (nbt == 2) {
-                            AMX_ZERO(1);
-                            AMX_DPBSSD(1, 4, 7);
-                            AMX_STORE(1, sums[1], 64);
-                        }
-                        if (nat == 2) {
-                            AMX_ZERO(2);
-                            AMX_DPBSSD(2, 5, 6);
-                            AMX_STORE(2, sums[2], 64);
-                        }
-                        if (nat == 2 && nbt == 2) {
-                            AMX_ZERO(3);
-                            AMX_DPBSSD(3, 5, 7);
-                            AMX_STORE(3, sums[3], 64);
-                        }
+                        AMX_STEP(xa + (size_t)b * BLK + 2, as, wb[0] + 512 * b, wb[1] + 512 * b, nat, nbt, sums);
                         /* scalar's chain per (token, row): acc + (dw * dx) * (float)isum */
                         for (int j = 0; j < nbt; j++) {
                             const __m512 d = _mm512_loadu_ps(dw[j] + 16 * b);
@@ -317,7 +339,118 @@ static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const
     AMX_RELEASE();
 }
 
-#define QL_AMX_MATMUL(fmt, kind, type)                                                        \
+/* ---- k-quants: one TDPBSSD per sub-block ----------------------------------------------
+ *
+ * The super-blocks of 16 rows are packed by k_pack_block (simd/avx512_pack.h), whose level
+ * vectors w[8 j + g] (lane r: 4 levels of row r, Q4_K 0-15, Q5_K 0-31, Q6_K 0-63, all valid
+ * signed bytes) are a B tile as they lie: sub-block j of 32 (Q4_K, Q5_K) at w + 8 j, 8 rows;
+ * Q6_K's sub-block u of 16 at w + 4 u, 4 rows. Each sub-block's exact sums S_u (16 tokens x
+ * 16 rows) are multiplied by the row's scale sc_u and added in int32 (vpmulld), so
+ * isum = sum_u sc_u S_u is scalar's integer; msum (Q4_K / Q5_K) and Q6_K's -32 offset come
+ * from the activation sums as in k_gemm (simd/avx512_quant.c), and so does the float chain:
+ *   Q4_K / Q5_K: acc + dx * (d * isum - dmin * msum);   Q6_K: acc + (dx * d) * (isum - 32 ...).
+ * Loops as amx_prompt's, with segments of QL_AMX_KC_K super-blocks. */
+
+enum {
+    QL_AMX_KC_K = 8, /* super-blocks per segment: 2 x 8 packed super-blocks of 16 rows, 92 KiB */
+    KBLK = sizeof(ql_block_q8_k),
+};
+
+static inline int32_t load_i32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static void amx_prompt_k(int kind, const void *w, const wlay *L, int64_t nb, const uint8_t *x,
+                         size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                         int64_t r1) {
+    _Alignas(64) k_pack kp[2][QL_AMX_KC_K];
+    _Alignas(64) int32_t sums[4][16][16];
+    _Alignas(64) uint8_t pad[QL_AMX_STEP * QL_AMX_KC_K * KBLK]; /* 73 KiB */
+    int32_t bp[QL_AMX_TC * QL_AMX_KC_K * 4];                     /* k_prep's pairs, 16 KiB */
+    __m512i is[QL_AMX_STEP][2];
+    __m512 acc[QL_AMX_STEP][2];
+    _Alignas(64) amx_cfg cfg;
+    const int kb = kind == Q6_K ? 16 : 32, units = 256 / kb;
+    AMX_STATE;
+    cfg_make(&cfg, kb);
+    AMX_CONFIG(&cfg);
+    for (int64_t t0 = 0; t0 < n_tok; t0 += QL_AMX_TC) {
+        const int64_t nt = n_tok - t0 < QL_AMX_TC ? n_tok - t0 : QL_AMX_TC;
+        for (int64_t b0 = 0; b0 < nb; b0 += QL_AMX_KC_K) {
+            const int64_t nbs = nb - b0 < QL_AMX_KC_K ? nb - b0 : QL_AMX_KC_K;
+            const uint8_t *xs = x + (size_t)t0 * x_row_bytes + (size_t)b0 * KBLK;
+            if (kind != Q6_K) k_prep(xs, x_row_bytes, nt, nbs, bp);
+            const size_t pad_stride = (size_t)nbs * KBLK;
+            pad_tail(pad, xs, x_row_bytes, nt, pad_stride);
+            for (int64_t r = r0, nr; r < r1; r += nr) {
+                int64_t n[2], ro[2];
+                nr = tile_pair(L, r, r1, n, ro);
+                const int nbt = n[1] ? 2 : 1;
+                const __mmask16 mask[2] = {(__mmask16)((1u << n[0]) - 1u), (__mmask16)((1u << n[1]) - 1u)};
+                for (int h = 0; h < nbt; h++) {
+                    const uint8_t *rows[16];
+                    tile_row_ptrs(w, L, ro[h], n[h], rows);
+                    for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, blk_off(L, b0 + b), &kp[h][b]);
+                }
+                for (int64_t t = 0; t < nt; t += QL_AMX_STEP) {
+                    const int64_t ns = nt - t < QL_AMX_STEP ? nt - t : QL_AMX_STEP;
+                    const int nat = ns > 16 ? 2 : 1;
+                    const uint8_t *xa = ns == QL_AMX_STEP ? xs + (size_t)t * x_row_bytes : pad;
+                    const size_t as = ns == QL_AMX_STEP ? x_row_bytes : pad_stride;
+                    for (int i = 0; i < ns; i++)
+                        for (int j = 0; j < nbt; j++)
+                            acc[i][j] = b0 == 0 ? _mm512_setzero_ps()
+                                                : _mm512_maskz_loadu_ps(mask[j], y + (t0 + t + i) * ldy + ro[j]);
+                    for (int64_t b = 0; b < nbs; b++) {
+                        const k_pack *kq[2] = {&kp[0][b], &kp[nbt - 1][b]};
+                        for (int i = 0; i < ns; i++)
+                            for (int j = 0; j < nbt; j++) is[i][j] = _mm512_setzero_si512();
+                        for (int u = 0; u < units; u++) {
+                            const uint8_t *a = xa + (size_t)b * KBLK + 4 + (size_t)(kb * u);
+                            AMX_STEP(a, as, (const uint8_t *)(kq[0]->w + (kb / 4) * u),
+                                     (const uint8_t *)(kq[1]->w + (kb / 4) * u), nat, nbt, sums);
+                            for (int j = 0; j < nbt; j++) {
+                                const __m512i sc = kq[j]->sc[u];
+                                for (int i = 0; i < ns; i++)
+                                    is[i][j] = _mm512_add_epi32(is[i][j], _mm512_mullo_epi32(
+                                        _mm512_load_si512(sums[2 * (i / 16) + j][i % 16]), sc));
+                            }
+                        }
+                        for (int i = 0; i < ns; i++) {
+                            const uint8_t *xb = xs + (size_t)(t + i) * x_row_bytes + (size_t)b * KBLK;
+                            float dxs;
+                            memcpy(&dxs, xb, 4);
+                            const __m512 dx = _mm512_set1_ps(dxs);
+                            for (int j = 0; j < nbt; j++) {
+                                const k_pack *p = kq[j];
+                                __m512i s = kind == Q6_K ? is[i][j] : _mm512_setzero_si512();
+                                for (int q = 0; q < (kind == Q6_K ? 8 : 4); q++)
+                                    s = _mm512_dpwssd_epi32(s, p->bias[q], _mm512_set1_epi32(kind == Q6_K
+                                        ? load_i32(xb + offsetof(ql_block_q8_k, bsums) + 4 * q)
+                                        : bp[4 * ((t + i) * nbs + b) + q]));
+                                __m512 term;
+                                if (kind == Q6_K)
+                                    term = _mm512_mul_ps(_mm512_mul_ps(dx, p->d), _mm512_cvtepi32_ps(s));
+                                else
+                                    term = _mm512_mul_ps(dx, _mm512_sub_ps(_mm512_mul_ps(p->d, _mm512_cvtepi32_ps(is[i][j])),
+                                                                           _mm512_mul_ps(p->dmin, _mm512_cvtepi32_ps(s))));
+                                acc[i][j] = _mm512_add_ps(acc[i][j], term);
+                            }
+                        }
+                    }
+                    for (int64_t i = 0; i < ns; i++)
+                        for (int j = 0; j < nbt; j++)
+                            _mm512_mask_storeu_ps(y + (t0 + t + i) * ldy + ro[j], mask[j], acc[i][j]);
+                }
+            }
+        }
+    }
+    AMX_RELEASE();
+}
+
+#define QL_AMX_MATMUL(fmt, kind, type, impl, block)                                          \
     static void amx_matmul_##fmt(const void *w, size_t row_bytes, int64_t k, const void *x,   \
                                  size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,    \
                                  int64_t r0, int64_t r1) {                                    \
@@ -326,7 +459,7 @@ static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const
             return;                                                                           \
         }                                                                                     \
         const wlay L = wlay_of(type, row_bytes, 0);                                           \
-        amx_prompt(kind, w, &L, k / QL_QK, x, x_row_bytes, n_tok, y, ldy, r0, r1);            \
+        impl(kind, w, &L, k / (block), x, x_row_bytes, n_tok, y, ldy, r0, r1);                \
     }                                                                                         \
     static void amx_matmul_##fmt##_g16(const void *w, size_t row_bytes, int64_t k, const void *x, \
                                        size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, \
@@ -336,11 +469,14 @@ static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const
             return;                                                                           \
         }                                                                                     \
         const wlay L = wlay_of(type, row_bytes, 1);                                           \
-        amx_prompt(kind, w, &L, k / QL_QK, x, x_row_bytes, n_tok, y, ldy, r0, r1);            \
+        impl(kind, w, &L, k / (block), x, x_row_bytes, n_tok, y, ldy, r0, r1);                \
     }
 
-QL_AMX_MATMUL(q8_0, Q8_0, QL_TYPE_Q8_0)
-QL_AMX_MATMUL(q4_0, Q4_0, QL_TYPE_Q4_0)
+QL_AMX_MATMUL(q8_0, Q8_0, QL_TYPE_Q8_0, amx_prompt, QL_QK)
+QL_AMX_MATMUL(q4_0, Q4_0, QL_TYPE_Q4_0, amx_prompt, QL_QK)
+QL_AMX_MATMUL(q4_k, Q4_K, QL_TYPE_Q4_K, amx_prompt_k, QL_QK_K)
+QL_AMX_MATMUL(q5_k, Q5_K, QL_TYPE_Q5_K, amx_prompt_k, QL_QK_K)
+QL_AMX_MATMUL(q6_k, Q6_K, QL_TYPE_Q6_K, amx_prompt_k, QL_QK_K)
 
 void QL_AMX_INIT(ql_kernel_table *t) {
     ql_kernels_init_avx512(t);
@@ -349,4 +485,10 @@ void QL_AMX_INIT(ql_kernel_table *t) {
     t->matmul_g16[QL_TYPE_Q8_0] = amx_matmul_q8_0_g16;
     t->matmul[QL_TYPE_Q4_0] = amx_matmul_q4_0;
     t->matmul_g16[QL_TYPE_Q4_0] = amx_matmul_q4_0_g16;
+    t->matmul[QL_TYPE_Q4_K] = amx_matmul_q4_k;
+    t->matmul_g16[QL_TYPE_Q4_K] = amx_matmul_q4_k_g16;
+    t->matmul[QL_TYPE_Q5_K] = amx_matmul_q5_k;
+    t->matmul_g16[QL_TYPE_Q5_K] = amx_matmul_q5_k_g16;
+    t->matmul[QL_TYPE_Q6_K] = amx_matmul_q6_k;
+    t->matmul_g16[QL_TYPE_Q6_K] = amx_matmul_q6_k_g16;
 }

@@ -1,6 +1,7 @@
 /*
- * simd/avx512_pack.h: the 16-row transpose that the AVX-512 and AMX prompt kernels repack
- * weights with (internal; include after isa.h in a file built with AVX-512 flags).
+ * simd/avx512_pack.h: how the AVX-512 and AMX prompt kernels repack 16 weight rows: the
+ * 16-row transpose, and the k-quant super-block pack (internal; include after isa.h in a
+ * file built with AVX-512 flags).
  */
 #ifndef QL_SIMD_AVX512_PACK_H
 #define QL_SIMD_AVX512_PACK_H
@@ -10,6 +11,9 @@
 #include <stdint.h>
 
 #include "isa.h"
+#include "quant/formats.h"
+
+enum k_kind { Q4_K, Q5_K, Q6_K };
 
 /* out[g] lane r = dword g of the 16 bytes at p[r] + off (r < 16, g < 4): the 4 bytes of
  * row r that meet activation bytes 4g .. 4g+3, for vpdpbusd (lane = row) and for AMX's B
@@ -28,6 +32,121 @@ QL_INLINE void tr16x4(const uint8_t *const p[16], size_t off, __m512i out[4]) {
     out[1] = _mm512_unpackhi_epi64(a, c);
     out[2] = _mm512_unpacklo_epi64(b, d);
     out[3] = _mm512_unpackhi_epi64(b, d);
+}
+
+/* ---- k-quant weights packed for the prompt kernels (simd/avx512_quant.c's k_prompt, simd/amx.c)
+ *
+ * Packed per super-block of 16 rows: 64 level vectors (sub-block of 32 j, dword g: wb[8j + g]), the
+ * sub-block scales as int32 lanes (Q4_K/Q5_K: sc[j], 8 vectors; Q6_K: scales[j], 16), and
+ * for the bias term int16 pairs that vpdpwssd multiplies with int16 pairs of activation
+ * sums: Q4_K/Q5_K (mn[2i], mn[2i+1]) with (B[2i], B[2i+1]), B[j] = bsums[2j] + bsums[2j+1]
+ * (|B| <= 32 * 127 fits int16; k_prep makes the pairs once per pass and segment, so msum =
+ * sum_j mn[j] * B[j] takes 4 vpdpwssd per token, not 8); Q6_K (-32 scales[2i], -32
+ * scales[2i+1]) with (bsums[2i], bsums[2i+1]) for the -32 offset of the levels.
+ * Each sub-block sum is exact in int32 and multiplied by its scale (vpmulld), so isum and
+ * msum equal scalar's integers. */
+
+typedef struct k_pack {
+    __m512i w[64];    /* levels */
+    __m512i sc[16];   /* int32 scales: 8 (Q4_K/Q5_K) or 16 (Q6_K) */
+    __m512i bias[8];  /* int16 pairs (see above) */
+    __m512 d, dmin;   /* row scales as floats (dmin: Q4_K/Q5_K) */
+} k_pack;
+
+/* Lane i: the int16 pair (a_i, b_i), from int32 lanes whose values fit int16. */
+QL_INLINE __m512i pair16(__m512i a, __m512i b) {
+    return _mm512_or_si512(_mm512_and_si512(a, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(b, 16));
+}
+
+QL_INLINE void k_pack_block(int kind, const uint8_t *const rows[16], size_t off, k_pack *kp) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512i q[8];
+    int32_t sc[16][16], mn[8][16];
+    uint16_t d[16], dmin[16];
+    if (kind == Q6_K) {
+        for (int h = 0; h < 2; h++) {
+            __m512i l0[8], l1[8], hb[8];
+            tr16x4(rows, off + 64 * h, l0);
+            tr16x4(rows, off + 64 * h + 16, l0 + 4);
+            tr16x4(rows, off + 64 * h + 32, l1);
+            tr16x4(rows, off + 64 * h + 48, l1 + 4);
+            tr16x4(rows, off + 128 + 32 * h, hb);
+            tr16x4(rows, off + 128 + 32 * h + 16, hb + 4);
+            const __m512i m30 = _mm512_set1_epi8(0x30);
+            for (int g = 0; g < 8; g++) {
+                __m512i *w = kp->w + 8 * 4 * h + g;
+                w[0] = _mm512_or_si512(_mm512_and_si512(l0[g], m4), _mm512_and_si512(_mm512_slli_epi16(hb[g], 4), m30));
+                w[8] = _mm512_or_si512(_mm512_and_si512(l1[g], m4), _mm512_and_si512(_mm512_slli_epi16(hb[g], 2), m30));
+                w[16] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0[g], 4), m4), _mm512_and_si512(hb[g], m30));
+                w[24] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1[g], 4), m4),
+                                        _mm512_and_si512(_mm512_srli_epi16(hb[g], 2), m30));
+            }
+        }
+        for (int r = 0; r < 16; r++) {
+            const int8_t *s = (const int8_t *)(rows[r] + off + 192);
+            for (int j = 0; j < 16; j++) sc[j][r] = s[j];
+            memcpy(&d[r], rows[r] + off + 208, 2);
+        }
+        for (int j = 0; j < 16; j++) kp->sc[j] = _mm512_loadu_si512(sc[j]);
+        const __m512i m32 = _mm512_set1_epi32(-32);
+        for (int i = 0; i < 8; i++)
+            kp->bias[i] = pair16(_mm512_mullo_epi32(kp->sc[2 * i], m32), _mm512_mullo_epi32(kp->sc[2 * i + 1], m32));
+        kp->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d));
+        return;
+    }
+    const size_t qs = kind == Q4_K ? 16 : 48;
+    __m512i hb[8];
+    if (kind == Q5_K) {
+        tr16x4(rows, off + 16, hb);
+        tr16x4(rows, off + 32, hb + 4);
+    }
+    for (int c = 0; c < 4; c++) {
+        tr16x4(rows, off + qs + 32 * c, q);
+        tr16x4(rows, off + qs + 32 * c + 16, q + 4);
+        for (int g = 0; g < 8; g++) {
+            __m512i lo = _mm512_and_si512(q[g], m4), hi = _mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4);
+            if (kind == Q5_K) { /* bit 4 of sub-block j's level: bit j of qh */
+                const __m512i b4 = _mm512_set1_epi8(0x10);
+                int j = 2 * c;
+                __m512i h0 = j <= 4 ? _mm512_slli_epi16(hb[g], 4 - j) : _mm512_srli_epi16(hb[g], j - 4);
+                __m512i h1 = j + 1 <= 4 ? _mm512_slli_epi16(hb[g], 3 - j) : _mm512_srli_epi16(hb[g], j - 3);
+                lo = _mm512_or_si512(lo, _mm512_and_si512(h0, b4));
+                hi = _mm512_or_si512(hi, _mm512_and_si512(h1, b4));
+            }
+            kp->w[8 * (2 * c) + g] = lo;
+            kp->w[8 * (2 * c + 1) + g] = hi;
+        }
+    }
+    for (int r = 0; r < 16; r++) {
+        const uint8_t *blk = rows[r] + off;
+        uint32_t a[3];
+        memcpy(&d[r], blk, 2);
+        memcpy(&dmin[r], blk + 2, 2);
+        memcpy(a, blk + 4, sizeof a);
+        uint32_t sc_hi = (a[2] & 0x0f0f0f0fu) | ((a[0] >> 6) & 0x03030303u) << 4;
+        uint32_t mn_hi = ((a[2] >> 4) & 0x0f0f0f0fu) | ((a[1] >> 6) & 0x03030303u) << 4;
+        uint64_t s = (a[0] & 0x3f3f3f3fu) | (uint64_t)sc_hi << 32;
+        uint64_t m = (a[1] & 0x3f3f3f3fu) | (uint64_t)mn_hi << 32;
+        for (int j = 0; j < 8; j++) {
+            sc[j][r] = (int32_t)(s >> (8 * j) & 0xff);
+            mn[j][r] = (int32_t)(m >> (8 * j) & 0xff);
+        }
+    }
+    for (int j = 0; j < 8; j++) kp->sc[j] = _mm512_loadu_si512(sc[j]);
+    for (int i = 0; i < 4; i++) kp->bias[i] = pair16(_mm512_loadu_si512(mn[2 * i]), _mm512_loadu_si512(mn[2 * i + 1]));
+    kp->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)d));
+    kp->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dmin));
+}
+
+/* Q4_K/Q5_K: bp[4 * (t * nb + b) + i] = the int16 pair (B[2i], B[2i+1]) of token t's
+ * super-block b (see above), for t < n_tok, b < nb. */
+static inline void k_prep(const uint8_t *x, size_t x_row_bytes, int64_t n_tok, int64_t nb, int32_t *bp) {
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *bs = x + (size_t)t * x_row_bytes + (size_t)b * sizeof(ql_block_q8_k) + offsetof(ql_block_q8_k, bsums);
+            __m256i sum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bs), _mm256_set1_epi16(1));
+            _mm_storeu_si128((__m128i *)(bp + 4 * (t * nb + b)), _mm256_cvtepi32_epi16(sum));
+        }
 }
 
 #endif /* QL_SIMD_AVX512_PACK_H */

@@ -14,8 +14,9 @@
 void ql_kernels_init_avx2_quant(ql_kernel_table *t);   /* simd/avx2_quant.c */
 void ql_kernels_init_avx512_quant(ql_kernel_table *t); /* simd/avx512_quant.c */
 
-/* The AVX-512 matmul entry of Q8_0 or Q4_0 weights (plain layout, or grouped), which the AMX
- * level (simd/amx.c) keeps for decode and small batches; NULL for other types. */
+/* The AVX-512 matmul entry of Q8_0, Q4_0, Q4_K, Q5_K or Q6_K weights (plain layout, or
+ * grouped), which the AMX level (simd/amx.c) keeps for decode and small batches; NULL for
+ * other types. */
 ql_matmul_fn ql_avx512_quant_matmul(uint32_t type, int grouped);
 
 #endif

@@ -6,10 +6,10 @@
  *    the packing, tile shapes, padding and float chain are checked on any CPU with AVX-512;
  *  - the library's, on tiles, where the CPU has AMX and the OS grants tile data
  *    (ql_kernels_for("amx")); skipped, and said so, elsewhere.
- * Cases: Q8_0 and Q4_0, the plain and the grouped layout; token counts below the AMX
+ * Cases: Q8_0, Q4_0, Q4_K, Q5_K and Q6_K, the plain and the grouped layout; token counts below the AMX
  * threshold (the AVX-512 entry), at it, around the 16-token A tile and the 32-token step,
- * and past the 128-token pass; k of one block, of two packed segments plus one block, and
- * long rows; 33 (a pair of tiles, the second with one row), 48 (a pair and a lone tile) and
+ * and past the 128-token pass; k of one block (super-block), of packed segments plus one,
+ * and long rows; 33 (a pair of tiles, the second with one row), 48 (a pair and a lone tile) and
  * 80 rows; whole, split at row 16 and split inside 16-row groups (at rows 5 and 29). The emulator's TDPBSSD is
  * checked first against products written out by hand.
  * Exit 77 (skipped) without AVX-512.
@@ -26,7 +26,7 @@
  * 127 bytes, against the sums written out, and a wrap of the int32 accumulator. */
 static void test_emulated_tdpbssd_matches_hand_sums(void) {
     _Alignas(64) amx_cfg cfg;
-    cfg_make(&cfg);
+    cfg_make(&cfg, 32);
     cfg.rows[0] = 2, cfg.colsb[0] = 16; /* C: 2 x 4 int32 */
     cfg.rows[4] = 2, cfg.colsb[4] = 8;  /* A: 2 x 8 bytes */
     cfg.rows[6] = 2, cfg.colsb[6] = 16; /* B: 2 rows of 4 x 4 bytes */
@@ -55,7 +55,7 @@ static void test_emulated_tdpbssd_matches_hand_sums(void) {
         }
 }
 
-static const int64_t k_toks[] = {1, 15, 16, 17, 31, 32, 33, 47, 129, 160};
+static const int64_t k_toks[] = {1, 15, 16, 17, 31, 33, 47, 160};
 enum { N_TOKS = sizeof k_toks / sizeof k_toks[0] };
 
 static void check_type(uint32_t type) {
@@ -64,9 +64,12 @@ static void check_type(uint32_t type) {
         if (k_wfmts[i].type == type) f = &k_wfmts[i];
     CHECK(f != NULL);
     if (!f) return;
-    static const int64_t ks[] = {32, 32 * 129, 4096 + 128};
+    /* one block; two 64-block segments (Q8_0 / Q4_0) or one 8-super-block segment plus one;
+     * long rows */
+    static const int64_t ks32[] = {32, 32 * 129, 4096 + 128}, ksk[] = {256, 256 * 9, 4096 + 256};
+    const int64_t *ks = f->block == 32 ? ks32 : ksk;
     static const int64_t rows_list[] = {33, 48, 80};
-    for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++)
+    for (size_t ki = 0; ki < 3; ki++)
         for (size_t ri = 0; ri < sizeof rows_list / sizeof *rows_list; ri++) {
             const int64_t k = ks[ki], rows = rows_list[ri];
             problem p = problem_make(f, rows, k, k_toks[N_TOKS - 1]);
@@ -84,6 +87,9 @@ static void check_type(uint32_t type) {
 
 static void test_amx_q8_0_equals_scalar(void) { check_type(QL_TYPE_Q8_0); }
 static void test_amx_q4_0_equals_scalar(void) { check_type(QL_TYPE_Q4_0); }
+static void test_amx_q4_k_equals_scalar(void) { check_type(QL_TYPE_Q4_K); }
+static void test_amx_q5_k_equals_scalar(void) { check_type(QL_TYPE_Q5_K); }
+static void test_amx_q6_k_equals_scalar(void) { check_type(QL_TYPE_Q6_K); }
 
 int main(void) {
     g_ks = ql_kernels_scalar();
@@ -106,6 +112,9 @@ int main(void) {
         printf("amx: checking %s\n", g_kt->isa);
         RUN(test_amx_q8_0_equals_scalar);
         RUN(test_amx_q4_0_equals_scalar);
+        RUN(test_amx_q4_k_equals_scalar);
+        RUN(test_amx_q5_k_equals_scalar);
+        RUN(test_amx_q6_k_equals_scalar);
     }
     return TEST_REPORT();
 }
