@@ -1,6 +1,7 @@
 /*
- * simd/amx.c: the AMX level: the AVX-512 table, with the prompt matmuls of Q8_0 and Q4_0
- * weights (QL_AMX_MIN_TOK tokens or more) on AMX int8 tiles.
+ * simd/amx.c: the AMX level: the AVX-512 table, with the prompt matmuls (QL_AMX_MIN_TOK
+ * tokens or more) of Q8_0, Q4_0, Q4_K, Q5_K and Q6_K weights on AMX int8 tiles. Q8_0 / Q4_0
+ * first; the k-quants below ("k-quants: one TDPBSSD per sub-block").
  *
  * One TDPBSSD multiplies a tile of 16 tokens x 32 activation bytes (A: one Q8_0 block of
  * each token, loaded straight from the activation rows with their stride) by a tile of

@@ -17,6 +17,6 @@ const ql_kernel_table *ql_kernels_for(const char *isa);
 void ql_kernels_init_avx2(ql_kernel_table *t);
 void ql_kernels_init_avx512(ql_kernel_table *t);
 void ql_kernels_init_neon(ql_kernel_table *t);
-void ql_kernels_init_amx(ql_kernel_table *t); /* simd/amx.c: AVX-512's, Q8_0 / Q4_0 prompts on AMX */
+void ql_kernels_init_amx(ql_kernel_table *t); /* simd/amx.c: AVX-512's, quantized prompts on AMX */
 
 #endif
