@@ -6,12 +6,13 @@
  *    the packing, tile shapes, padding and float chain are checked on any CPU with AVX-512;
  *  - the library's, on tiles, where the CPU has AMX and the OS grants tile data
  *    (ql_kernels_for("amx")); skipped, and said so, elsewhere.
- * Cases: Q8_0, Q4_0, Q4_K, Q5_K and Q6_K, the plain and the grouped layout; token counts below the AMX
- * threshold (the AVX-512 entry), at it, around the 16-token A tile and the 32-token step,
- * and past the 128-token pass; k of one block (super-block), of packed segments plus one,
- * and long rows; 33 (a pair of tiles, the second with one row), 48 (a pair and a lone tile) and
- * 80 rows; whole, split at row 16 and split inside 16-row groups (at rows 5 and 29). The emulator's TDPBSSD is
- * checked first against products written out by hand.
+ * Cases: Q8_0, Q4_0, Q4_K, Q5_K and Q6_K; token counts below the AMX threshold (the
+ * AVX-512 entry), at it, around the 16-token A tile and the 32-token step, and past the
+ * 128-token pass; k of one block (super-block) and of packed segments plus one, at 33 rows
+ * (a pair of tiles, the second with one row) and 48 rows (a pair and a lone tile), in the
+ * plain and the grouped layout, and long rows (plain); whole, split at row 16 and split
+ * inside 16-row groups (at rows 5 and 29). The emulator's TDPBSSD is checked first
+ * against products written out by hand.
  * Exit 77 (skipped) without AVX-512.
  */
 #define QL_AMX_EMULATE 1
@@ -64,25 +65,25 @@ static void check_type(uint32_t type) {
         if (k_wfmts[i].type == type) f = &k_wfmts[i];
     CHECK(f != NULL);
     if (!f) return;
-    /* one block; two 64-block segments (Q8_0 / Q4_0) or one 8-super-block segment plus one;
-     * long rows */
-    static const int64_t ks32[] = {32, 32 * 129, 4096 + 128}, ksk[] = {256, 256 * 9, 4096 + 256};
-    const int64_t *ks = f->block == 32 ? ks32 : ksk;
-    static const int64_t rows_list[] = {33, 48, 80};
-    for (size_t ki = 0; ki < 3; ki++)
-        for (size_t ri = 0; ri < sizeof rows_list / sizeof *rows_list; ri++) {
-            const int64_t k = ks[ki], rows = rows_list[ri];
-            problem p = problem_make(f, rows, k, k_toks[N_TOKS - 1]);
-            check_splits(g_kt->matmul[type], "", &p, p.w, k_toks, N_TOKS, 3);
-            size_t unit = ql_g16_unit_bytes(g_kt, type);
-            if (unit && ql_g16_fits(g_kt, type, k, rows)) {
-                unsigned char *wg = malloc(p.rb * (size_t)rows);
-                ql_g16_pack(unit, p.w, wg, rows, p.rb);
-                check_splits(g_kt->matmul_g16[type], "grouped ", &p, wg, k_toks, N_TOKS, 3);
-                free(wg);
-            }
-            problem_free(&p);
+    /* one block (super-block); packed segments plus one, at 33 and 48 rows in both layouts;
+     * long rows (the emulated tiles are slow: 48 rows, plain layout) */
+    const int64_t k1 = f->block == 32 ? 32 : 256, k2 = f->block == 32 ? 32 * 129 : 256 * 9;
+    const int64_t k3 = f->block == 32 ? 4096 + 128 : 4096 + 256;
+    const struct { int64_t k, rows; int grouped; } cases[] = {
+        {k1, 33, 1}, {k1, 48, 1}, {k2, 33, 1}, {k2, 48, 1}, {k3, 48, 0}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const int64_t k = cases[ci].k, rows = cases[ci].rows;
+        problem p = problem_make(f, rows, k, k_toks[N_TOKS - 1]);
+        check_splits(g_kt->matmul[type], "", &p, p.w, k_toks, N_TOKS, 3);
+        size_t unit = ql_g16_unit_bytes(g_kt, type);
+        if (cases[ci].grouped && unit && ql_g16_fits(g_kt, type, k, rows)) {
+            unsigned char *wg = malloc(p.rb * (size_t)rows);
+            ql_g16_pack(unit, p.w, wg, rows, p.rb);
+            check_splits(g_kt->matmul_g16[type], "grouped ", &p, wg, k_toks, N_TOKS, 3);
+            free(wg);
         }
+        problem_free(&p);
+    }
 }
 
 static void test_amx_q8_0_equals_scalar(void) { check_type(QL_TYPE_Q8_0); }
