@@ -451,27 +451,34 @@ static void amx_prompt_k(int kind, const void *w, const wlay *L, int64_t nb, con
     AMX_RELEASE();
 }
 
-#define QL_AMX_MATMUL(fmt, kind, type, impl, block)                                          \
-    static void amx_matmul_##fmt(const void *w, size_t row_bytes, int64_t k, const void *x,   \
-                                 size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy,    \
-                                 int64_t r0, int64_t r1) {                                    \
-        if (n_tok < QL_AMX_MIN_TOK) {                                                         \
-            ql_avx512_quant_matmul(type, 0)(w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
-            return;                                                                           \
-        }                                                                                     \
-        const wlay L = wlay_of(type, row_bytes, 0);                                           \
-        impl(kind, w, &L, k / (block), x, x_row_bytes, n_tok, y, ldy, r0, r1);                \
-    }                                                                                         \
-    static void amx_matmul_##fmt##_g16(const void *w, size_t row_bytes, int64_t k, const void *x, \
-                                       size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, \
-                                       int64_t r0, int64_t r1) {                              \
-        if (n_tok < QL_AMX_MIN_TOK) {                                                         \
-            ql_avx512_quant_matmul(type, 1)(w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1); \
-            return;                                                                           \
-        }                                                                                     \
-        const wlay L = wlay_of(type, row_bytes, 1);                                           \
-        impl(kind, w, &L, k / (block), x, x_row_bytes, n_tok, y, ldy, r0, r1);                \
+typedef void (*amx_impl)(int kind, const void *w, const wlay *L, int64_t nb, const uint8_t *x,
+                         size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                         int64_t r1);
+
+/* A matmul entry of the table: the AVX-512 one below QL_AMX_MIN_TOK tokens, else impl over
+ * the layout (plain or grouped) of rows with `block` elements per block. */
+QL_INLINE void amx_entry(uint32_t type, int kind, int grouped, amx_impl impl, int64_t block,
+                         const void *w, size_t row_bytes, int64_t k, const void *x,
+                         size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
+                         int64_t r1) {
+    if (n_tok < QL_AMX_MIN_TOK) {
+        ql_avx512_quant_matmul(type, grouped)(w, row_bytes, k, x, x_row_bytes, n_tok, y, ldy, r0, r1);
+        return;
     }
+    const wlay L = wlay_of(type, row_bytes, grouped);
+    impl(kind, w, &L, k / block, x, x_row_bytes, n_tok, y, ldy, r0, r1);
+}
+
+#define QL_AMX_ENTRY(name, kind, type, grouped, impl, block)                                 \
+    static void name(const void *w, size_t row_bytes, int64_t k, const void *x,               \
+                     size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,    \
+                     int64_t r1) {                                                            \
+        amx_entry(type, kind, grouped, impl, block, w, row_bytes, k, x, x_row_bytes, n_tok, y, \
+                  ldy, r0, r1);                                                               \
+    }
+#define QL_AMX_MATMUL(fmt, kind, type, impl, block)                                          \
+    QL_AMX_ENTRY(amx_matmul_##fmt, kind, type, 0, impl, block)                                \
+    QL_AMX_ENTRY(amx_matmul_##fmt##_g16, kind, type, 1, impl, block)
 
 QL_AMX_MATMUL(q8_0, Q8_0, QL_TYPE_Q8_0, amx_prompt, QL_QK)
 QL_AMX_MATMUL(q4_0, Q4_0, QL_TYPE_Q4_0, amx_prompt, QL_QK)
