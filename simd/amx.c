@@ -25,11 +25,12 @@
  *    The tile configuration is written through a volatile object and passed to LDTILECFG
  *    after a compiler barrier: gcc 12 drops plain stores into a struct that only
  *    _tile_loadconfig reads (../shared/BASELINE.md), and the tiles are then unconfigured.
- *  - by tests/kernels/test_amx_kernels.c with QL_AMX_EMULATE: the tile operations are C functions
- *    with the semantics of Intel's instruction reference (LDTILECFG's checks of the palette,
- *    the shapes and the reserved bytes, where hardware raises #GP, abort; TDPBSSD checks
- *    that the three shapes agree; sums wrap in 32 bits), so the packing, the tile shapes and
- *    the float chain are tested against scalar on CPUs without AMX.
+ *    A barrier precedes every tile load too (AMX_LOAD).
+ *  - by tests/kernels/test_amx_kernels.c with QL_AMX_EMULATE: the tile operations are C
+ *    functions with the semantics of Intel's instruction reference (LDTILECFG's checks of
+ *    the palette, the shapes and the reserved bytes, where hardware raises #GP, abort;
+ *    TDPBSSD checks that the three shapes agree; sums wrap in 32 bits), so the packing, the
+ *    tile shapes and the float chain are tested against scalar on CPUs without AMX.
  */
 #include <immintrin.h>
 #include <stdint.h>
