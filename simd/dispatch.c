@@ -28,6 +28,7 @@ typedef struct isa_level {
     bool (*supported)(const ql_cpu_features *f);
     void (*init)(ql_kernel_table *t); /* NULL: not compiled into this build */
     bool opt_in;                      /* chosen only when QLOOP_ISA names it */
+    bool (*grant)(void);              /* asks the OS for what the level needs; NULL: nothing */
 } isa_level;
 
 static bool has_scalar(const ql_cpu_features *f) { (void)f; return true; }
@@ -37,38 +38,37 @@ static bool has_avx512(const ql_cpu_features *f) {
            has_avx2(f);
 }
 static bool has_neon(const ql_cpu_features *f) { return f->neon; }
-/* AMX int8 tiles (and the OS's tile state, which ql_cpu_detect checks) next to AVX-512; the
- * process must also be granted the tile data state (ql_cpu_request_amx), asked only when
- * the CPU has the rest. The level is opt-in (QLOOP_ISA=amx): its kernels are tested against
- * scalar through an emulation of the tile instructions (tests/kernels/test_amx_kernels.c) but have
- * not run on AMX hardware (simd/amx.c). */
-static bool has_amx(const ql_cpu_features *f) {
-    return f->amx_tile && f->amx_int8 && has_avx512(f) && ql_cpu_request_amx();
-}
+/* AMX int8 tiles (and the OS's tile state, which ql_cpu_detect checks) next to AVX-512. The
+ * level is opt-in (QLOOP_ISA=amx): its kernels are tested against scalar through an
+ * emulation of the tile instructions (tests/kernels/test_amx_kernels.c) but have not run
+ * on AMX hardware (simd/amx.c). Only when it is named does select_table ask the kernel for
+ * the tile data state (its `grant`, ql_cpu_request_amx), which enlarges every signal frame
+ * of the process: a program that merely links qloop is left as it was. */
+static bool has_amx(const ql_cpu_features *f) { return f->amx_tile && f->amx_int8 && has_avx512(f); }
 
 /* Best first. */
 static const isa_level k_levels[] = {
 #ifdef QL_HAVE_AMX
-    {"amx", has_amx, ql_kernels_init_amx, true},
+    {"amx", has_amx, ql_kernels_init_amx, true, ql_cpu_request_amx},
 #else
-    {"amx", has_amx, NULL, true},
+    {"amx", has_amx, NULL, true, ql_cpu_request_amx},
 #endif
 #ifdef QL_HAVE_AVX512
-    {"avx512", has_avx512, ql_kernels_init_avx512, false},
+    {"avx512", has_avx512, ql_kernels_init_avx512, false, NULL},
 #else
-    {"avx512", has_avx512, NULL, false},
+    {"avx512", has_avx512, NULL, false, NULL},
 #endif
 #ifdef QL_HAVE_AVX2
-    {"avx2", has_avx2, ql_kernels_init_avx2, false},
+    {"avx2", has_avx2, ql_kernels_init_avx2, false, NULL},
 #else
-    {"avx2", has_avx2, NULL, false},
+    {"avx2", has_avx2, NULL, false, NULL},
 #endif
 #ifdef QL_HAVE_NEON
-    {"neon", has_neon, ql_kernels_init_neon, false},
+    {"neon", has_neon, ql_kernels_init_neon, false, NULL},
 #else
-    {"neon", has_neon, NULL, false},
+    {"neon", has_neon, NULL, false, NULL},
 #endif
-    {"scalar", has_scalar, ql_kernels_init_scalar, false},
+    {"scalar", has_scalar, ql_kernels_init_scalar, false, NULL},
 };
 
 /* Part of the global state above: the table of each level of k_levels this build and CPU
@@ -82,7 +82,8 @@ static void select_table(void) {
     const char *forced = getenv("QLOOP_ISA");
     size_t n = sizeof k_levels / sizeof k_levels[0];
     for (size_t i = 0; i < n; i++)
-        if (k_levels[i].init && k_levels[i].supported(&f)) k_levels[i].init(&g_levels[i]);
+        if (k_levels[i].init && !k_levels[i].opt_in && k_levels[i].supported(&f))
+            k_levels[i].init(&g_levels[i]);
     if (forced && *forced) {
         for (size_t i = 0; i < n; i++) {
             if (strcmp(forced, k_levels[i].name) != 0) continue;
@@ -92,8 +93,14 @@ static void select_table(void) {
             else if (!k_levels[i].init)
                 snprintf(g_error, sizeof g_error, "QLOOP_ISA=%s: not built into this binary",
                          forced);
-            else
+            else if (k_levels[i].grant && !k_levels[i].grant())
+                snprintf(g_error, sizeof g_error,
+                         "QLOOP_ISA=%s: the OS refused the state it needs (for amx: the tile "
+                         "data, arch_prctl ARCH_REQ_XCOMP_PERM)", forced);
+            else {
                 k_levels[i].init(&g_table);
+                if (k_levels[i].opt_in) k_levels[i].init(&g_levels[i]);
+            }
             if (g_error[0]) ql_kernels_init_scalar(&g_table);
             return;
         }

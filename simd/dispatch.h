@@ -10,7 +10,8 @@ ql_status ql_kernels_check(ql_error *err);
 
 /* The table of level `isa` ("scalar", "avx2", "avx512", "amx", "neon"), whatever QLOOP_ISA
  * says, for tests and benchmarks that compare levels; NULL when this build or this CPU
- * lacks the level, or `isa` is NULL or unknown. */
+ * lacks the level, or `isa` is NULL or unknown. The opt-in level amx only when QLOOP_ISA
+ * names it (simd/dispatch.c). */
 const ql_kernel_table *ql_kernels_for(const char *isa);
 
 /* Per-ISA initialisers (each in its own file, built with its own flags). */

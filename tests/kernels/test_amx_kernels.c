@@ -4,8 +4,9 @@
  *  - emulated: simd/amx.c is compiled into this file with QL_AMX_EMULATE, its tile
  *    operations C functions with the instruction reference's semantics (see simd/amx.c), so
  *    the packing, tile shapes, padding and float chain are checked on any CPU with AVX-512;
- *  - the library's, on tiles, where the CPU has AMX and the OS grants tile data
- *    (ql_kernels_for("amx")); skipped, and said so, elsewhere.
+ *  - the library's, on tiles, run as test_amx_kernels_isa_amx (QLOOP_ISA=amx, the level
+ *    being opt-in) where the CPU has AMX and the OS grants the tile data state; skipped
+ *    (exit 77), and said so, elsewhere.
  * Cases: Q8_0, Q4_0, Q4_K, Q5_K and Q6_K; token counts below the AMX threshold (the
  * AVX-512 entry), at it, around the 16-token A tile and the 32-token step, and past the
  * 128-token pass; k of one block (super-block) and of packed segments plus one, at 33 rows
@@ -13,7 +14,7 @@
  * plain and the grouped layout, and long rows (plain); whole, split at row 16 and split
  * inside 16-row groups (at rows 5 and 29). The emulator's TDPBSSD is checked first
  * against products written out by hand.
- * Exit 77 (skipped) without AVX-512.
+ * Exit 77 (skipped) without AVX-512, or with QLOOP_ISA set to anything but a usable amx.
  */
 #define QL_AMX_EMULATE 1
 #include "simd/amx.c"
@@ -94,28 +95,29 @@ static void test_amx_q6_k_equals_scalar(void) { check_type(QL_TYPE_Q6_K); }
 
 int main(void) {
     g_ks = ql_kernels_scalar();
-    if (!ql_kernels_for("avx512")) {
-        printf("amx: skipped: no AVX-512 here (the emulated level runs on the AVX-512 one)\n");
-        return 77;
-    }
-    RUN(test_emulated_tdpbssd_matches_hand_sums);
-    ql_kernel_table emulated;
-    memset(&emulated, 0, sizeof emulated);
-    ql_kernels_init_amx_emulated(&emulated);
-    const ql_kernel_table *levels[2] = {&emulated, ql_kernels_for("amx")};
-    for (int i = 0; i < 2; i++) {
-        g_kt = levels[i];
-        if (!g_kt) {
-            printf("amx: the AMX level is not available here (no AMX, or no tile data "
-                   "permission): only the emulated tiles were checked\n");
-            continue;
+    const char *forced = getenv("QLOOP_ISA");
+    if (forced && *forced) { /* the library's tiles: only with QLOOP_ISA=amx (opt-in) */
+        ql_error err = {0};
+        if (strcmp(forced, "amx") != 0 || ql_kernels_check(&err) != QL_OK || !(g_kt = ql_kernels_for("amx"))) {
+            if (err.message[0]) printf("amx: skipped: %s\n", err.message);
+            else printf("amx: skipped: QLOOP_ISA=%s is not amx\n", forced);
+            return 77;
         }
-        printf("amx: checking %s\n", g_kt->isa);
-        RUN(test_amx_q8_0_equals_scalar);
-        RUN(test_amx_q4_0_equals_scalar);
-        RUN(test_amx_q4_k_equals_scalar);
-        RUN(test_amx_q5_k_equals_scalar);
-        RUN(test_amx_q6_k_equals_scalar);
+    } else {
+        if (!ql_kernels_for("avx512")) {
+            printf("amx: skipped: no AVX-512 here (the emulated level runs on the AVX-512 one)\n");
+            return 77;
+        }
+        RUN(test_emulated_tdpbssd_matches_hand_sums);
+        static ql_kernel_table emulated;
+        ql_kernels_init_amx_emulated(&emulated);
+        g_kt = &emulated;
     }
+    printf("amx: checking %s\n", g_kt->isa);
+    RUN(test_amx_q8_0_equals_scalar);
+    RUN(test_amx_q4_0_equals_scalar);
+    RUN(test_amx_q4_k_equals_scalar);
+    RUN(test_amx_q5_k_equals_scalar);
+    RUN(test_amx_q6_k_equals_scalar);
     return TEST_REPORT();
 }
