@@ -9,6 +9,7 @@
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "isa.h"
 #include "quant/formats.h"
@@ -119,18 +120,11 @@ QL_INLINE void k_pack_block(int kind, const uint8_t *const rows[16], size_t off,
     }
     for (int r = 0; r < 16; r++) {
         const uint8_t *blk = rows[r] + off;
-        uint32_t a[3];
+        uint8_t s8[8], m8[8];
         memcpy(&d[r], blk, 2);
         memcpy(&dmin[r], blk + 2, 2);
-        memcpy(a, blk + 4, sizeof a);
-        uint32_t sc_hi = (a[2] & 0x0f0f0f0fu) | ((a[0] >> 6) & 0x03030303u) << 4;
-        uint32_t mn_hi = ((a[2] >> 4) & 0x0f0f0f0fu) | ((a[1] >> 6) & 0x03030303u) << 4;
-        uint64_t s = (a[0] & 0x3f3f3f3fu) | (uint64_t)sc_hi << 32;
-        uint64_t m = (a[1] & 0x3f3f3f3fu) | (uint64_t)mn_hi << 32;
-        for (int j = 0; j < 8; j++) {
-            sc[j][r] = (int32_t)(s >> (8 * j) & 0xff);
-            mn[j][r] = (int32_t)(m >> (8 * j) & 0xff);
-        }
+        ql_k_scales_unpack(blk + 4, s8, m8);
+        for (int j = 0; j < 8; j++) sc[j][r] = s8[j], mn[j][r] = m8[j];
     }
     for (int j = 0; j < 8; j++) kp->sc[j] = _mm512_loadu_si512(sc[j]);
     for (int i = 0; i < 4; i++) kp->bias[i] = pair16(_mm512_loadu_si512(mn[2 * i]), _mm512_loadu_si512(mn[2 * i + 1]));
