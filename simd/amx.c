@@ -187,40 +187,6 @@ static void emu_dpbssd(amx_emu *e, int c, int a, int b) {
 
 #endif
 
-enum q32_kind { Q8_0, Q4_0 };
-
-/* Blocks b0 .. b0+nbs-1 of 16 rows as B tiles (wb + 512 b: tile row g, dword r = the 4
- * signed levels of row r that meet activation bytes 4g .. 4g+3) and their scales
- * dw[16 b + r]. */
-QL_INLINE void amx_pack(int kind, const uint8_t *const rows[16], const wlay *L, int64_t b0,
-                        int64_t nbs, uint8_t *wb, float *dw) {
-    for (int64_t b = 0; b < nbs; b++) {
-        const size_t off = blk_off(L, b0 + b);
-        __m512i q[4], v[8];
-        tr16x4(rows, off + 2, q);
-        if (kind == Q8_0) {
-            for (int g = 0; g < 4; g++) v[g] = q[g];
-            tr16x4(rows, off + 18, q);
-            for (int g = 0; g < 4; g++) v[4 + g] = q[g];
-        } else { /* Q4_0: low nibbles are elements 0-15, high nibbles 16-31 */
-            const __m512i m4 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
-            for (int g = 0; g < 4; g++) {
-                v[g] = _mm512_sub_epi8(_mm512_and_si512(q[g], m4), eight);
-                v[4 + g] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4), eight);
-            }
-        }
-        for (int g = 0; g < 8; g++) _mm512_storeu_si512(wb + 512 * b + 64 * g, v[g]);
-        uint16_t h[16];
-        for (int r = 0; r < 16; r++) memcpy(&h[r], rows[r] + off, 2);
-        _mm512_storeu_ps(dw + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h)));
-    }
-}
-
-/* The rows of one 16-row tile starting at r (n valid ones, the rest repeating the last). */
-QL_INLINE void tile_row_ptrs(const void *w, const wlay *L, int64_t r, int64_t n, const uint8_t *rows[16]) {
-    for (int i = 0; i < 16; i++) rows[i] = (const uint8_t *)w + row_off(L, r + (i < n ? i : n - 1));
-}
-
 /* sums[2 i + j] = A tile i x B tile j (A: rows of a at stride as, tile 1 from row 16; B:
  * tiles at b0, b1, 64-byte rows) for the nat A and nbt B tiles in use. */
 #define AMX_STEP(a, as, b0, b1, nat, nbt, sums)          \
@@ -260,20 +226,11 @@ static void pad_tail(uint8_t *pad, const uint8_t *xs, size_t x_row_bytes, int64_
     }
 }
 
-/* The row tiles of a step at r: n[0] rows from ro[0] = r, then n[1] (0: none) from ro[1]. */
-QL_INLINE int64_t tile_pair(const wlay *L, int64_t r, int64_t r1, int64_t n[2], int64_t ro[2]) {
-    n[0] = tile_rows(L, r, r1, 16);
-    ro[0] = r;
-    ro[1] = r + n[0];
-    n[1] = ro[1] < r1 ? tile_rows(L, ro[1], r1, 16) : 0;
-    return n[0] + n[1];
-}
-
 /* Rows r0 .. r1-1 of y = W x for n_tok >= 1 tokens (x: Q8_0 rows of nb blocks). */
 static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const uint8_t *x,
                        size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,
                        int64_t r1) {
-    _Alignas(64) uint8_t wb[2][QL_AMX_KC * 512];         /* 64 KiB */
+    __m512i wb[2][QL_AMX_KC * 8];                         /* B tiles, 64 KiB */
     _Alignas(64) float dw[2][QL_AMX_KC * 16];
     _Alignas(64) int32_t sums[4][16][16];                /* the C tiles of a step */
     _Alignas(64) uint8_t pad[QL_AMX_STEP * QL_AMX_KC * BLK]; /* the last step's tokens, 68 KiB */
@@ -301,10 +258,10 @@ static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const
                 nr = tile_pair(L, r, r1, n, ro);
                 const uint8_t *rows[16];
                 tile_row_ptrs(w, L, r, n[0], rows);
-                amx_pack(kind, rows, L, b0, nbs, wb[0], dw[0]);
+                q32_pack(kind, 1, rows, L, b0, nbs, wb[0], dw[0]);
                 if (n[1]) {
                     tile_row_ptrs(w, L, ro[1], n[1], rows);
-                    amx_pack(kind, rows, L, b0, nbs, wb[1], dw[1]);
+                    q32_pack(kind, 1, rows, L, b0, nbs, wb[1], dw[1]);
                 }
                 const int nbt = n[1] ? 2 : 1;
                 const __mmask16 mask[2] = {(__mmask16)((1u << n[0]) - 1u), (__mmask16)((1u << n[1]) - 1u)};
@@ -320,7 +277,7 @@ static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const
                                             : _mm512_maskz_loadu_ps(mask[j], y + (t0 + t + i) * ldy + ro[j]);
                     for (int64_t b = 0; b < nbs; b++) {
                         /* A tile i: tokens 16 i .. 16 i + 15 of the step, block b */
-                        AMX_STEP(xa + (size_t)b * BLK + 2, as, wb[0] + 512 * b, wb[1] + 512 * b, nat, nbt, sums);
+                        AMX_STEP(xa + (size_t)b * BLK + 2, as, (const uint8_t *)(wb[0] + 8 * b), (const uint8_t *)(wb[1] + 8 * b), nat, nbt, sums);
                         /* scalar's chain per (token, row): acc + (dw * dx) * (float)isum */
                         for (int j = 0; j < nbt; j++) {
                             const __m512 d = _mm512_loadu_ps(dw[j] + 16 * b);
@@ -357,12 +314,6 @@ enum {
     QL_AMX_KC_K = 8, /* super-blocks per segment: 2 x 8 packed super-blocks of 16 rows, 92 KiB */
     KBLK = sizeof(ql_block_q8_k),
 };
-
-static inline int32_t load_i32(const uint8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 static void amx_prompt_k(int kind, const void *w, const wlay *L, int64_t nb, const uint8_t *x,
                          size_t x_row_bytes, int64_t n_tok, float *y, int64_t ldy, int64_t r0,

@@ -1,7 +1,7 @@
 /*
  * simd/avx512_pack.h: how the AVX-512 and AMX prompt kernels repack 16 weight rows: the
- * 16-row transpose, and the k-quant super-block pack (internal; include after isa.h in a
- * file built with AVX-512 flags).
+ * 16-row transpose, the row tiles of a range, the Q8_0 / Q4_0 block pack and the k-quant
+ * super-block pack (internal; include after isa.h in a file built with AVX-512 flags).
  */
 #ifndef QL_SIMD_AVX512_PACK_H
 #define QL_SIMD_AVX512_PACK_H
@@ -13,6 +13,7 @@
 
 #include "isa.h"
 #include "quant/formats.h"
+#include "wlay.h"
 
 enum k_kind { Q4_K, Q5_K, Q6_K };
 
@@ -33,6 +34,57 @@ QL_INLINE void tr16x4(const uint8_t *const p[16], size_t off, __m512i out[4]) {
     out[1] = _mm512_unpackhi_epi64(a, c);
     out[2] = _mm512_unpacklo_epi64(b, d);
     out[3] = _mm512_unpackhi_epi64(b, d);
+}
+
+enum q32_kind { Q8_0, Q4_0, Q4_1 };
+
+static inline int32_t load_i32(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* The rows of one 16-row tile starting at r (n valid ones, the rest repeating the last). */
+QL_INLINE void tile_row_ptrs(const void *w, const wlay *L, int64_t r, int64_t n, const uint8_t *rows[16]) {
+    for (int i = 0; i < 16; i++) rows[i] = (const uint8_t *)w + row_off(L, r + (i < n ? i : n - 1));
+}
+
+/* The pair of 16-row tiles at r of a range ending at r1: n[0] rows from ro[0] = r, then
+ * n[1] (0: none) from ro[1]. Returns n[0] + n[1]. */
+QL_INLINE int64_t tile_pair(const wlay *L, int64_t r, int64_t r1, int64_t n[2], int64_t ro[2]) {
+    n[0] = tile_rows(L, r, r1, 16);
+    ro[0] = r;
+    ro[1] = r + n[0];
+    n[1] = ro[1] < r1 ? tile_rows(L, ro[1], r1, 16) : 0;
+    return n[0] + n[1];
+}
+
+/* Q8_0 / Q4_0 blocks b0 .. b0+nbs-1 of 16 rows: wb[8 b + g] lane r = the 4 levels of row r
+ * that meet activation bytes 4g .. 4g+3, and dw[16 b + r] the row scales. `is_signed` 0:
+ * vpdpbusd's unsigned operand (Q8_0 levels + 128, Q4_0 nibbles); 1: signed bytes for AMX's
+ * TDPBSSD (Q8_0 levels as they are, Q4_0 nibbles - 8). */
+QL_INLINE void q32_pack(int kind, int is_signed, const uint8_t *const rows[16], const wlay *L,
+                        int64_t b0, int64_t nbs, __m512i *wb, float *dw) {
+    for (int64_t b = 0; b < nbs; b++) {
+        const size_t off = blk_off(L, b0 + b);
+        __m512i q[4], *w = wb + 8 * b;
+        tr16x4(rows, off + 2, q);
+        if (kind == Q8_0) {
+            const __m512i flip = _mm512_set1_epi8(is_signed ? 0 : (char)0x80);
+            for (int g = 0; g < 4; g++) w[g] = _mm512_xor_si512(q[g], flip);
+            tr16x4(rows, off + 18, q);
+            for (int g = 0; g < 4; g++) w[4 + g] = _mm512_xor_si512(q[g], flip);
+        } else { /* Q4_0: low nibbles are elements 0-15, high nibbles 16-31 */
+            const __m512i m4 = _mm512_set1_epi8(15), bias = _mm512_set1_epi8(is_signed ? 8 : 0);
+            for (int g = 0; g < 4; g++) {
+                w[g] = _mm512_sub_epi8(_mm512_and_si512(q[g], m4), bias);
+                w[4 + g] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4), bias);
+            }
+        }
+        uint16_t hs[16];
+        for (int r = 0; r < 16; r++) memcpy(&hs[r], rows[r] + off, 2);
+        _mm512_storeu_ps(dw + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)hs)));
+    }
 }
 
 /* ---- k-quant weights packed for the prompt kernels (simd/avx512_quant.c's k_prompt, simd/amx.c)

@@ -179,8 +179,6 @@ QL_INLINE void tile_store(__m512 acc, int R, int T, int64_t n_rows, int64_t n_to
 
 /* ---- Q8_0, Q4_0, Q4_1 weights x Q8_0 activations: blocks of 32, two per vector --------- */
 
-enum q32_kind { Q8_0, Q4_0, Q4_1 };
-
 QL_INLINE size_t q32_bytes(int kind) {
     return kind == Q8_0 ? sizeof(ql_block_q8_0)
                         : kind == Q4_0 ? sizeof(ql_block_q4_0) : sizeof(ql_block_q4_1);
@@ -424,31 +422,6 @@ QL_INLINE void q32_tile(int kind, int R, int T, const void *w, const wlay *L,
  * inner loop. Per block and token the float chain is scalar's: acc + (dw * dx) * (float)isum,
  * one lane per row, carried in y between segments (a float stored and reloaded is exact). */
 
-/* Blocks b0 .. b0+nbs-1 of 16 rows: wb[8 * b + g] (see above) and dw[16 * b + r]. */
-QL_INLINE void q32_pack(int kind, const uint8_t *const rows[PAIRS], const wlay *L, int64_t b0,
-                        int64_t nbs, __m512i *wb, float *dw) {
-    for (int64_t b = 0; b < nbs; b++) {
-        const size_t off = blk_off(L, b0 + b);
-        __m512i q[4], *w = wb + 8 * b;
-        tr16x4(rows, off + 2, q);
-        if (kind == Q8_0) {
-            const __m512i flip = _mm512_set1_epi8((char)0x80);
-            for (int g = 0; g < 4; g++) w[g] = _mm512_xor_si512(q[g], flip);
-            tr16x4(rows, off + 18, q);
-            for (int g = 0; g < 4; g++) w[4 + g] = _mm512_xor_si512(q[g], flip);
-        } else { /* Q4_0: low nibbles are elements 0-15, high nibbles 16-31 */
-            const __m512i m4 = _mm512_set1_epi8(15);
-            for (int g = 0; g < 4; g++) {
-                w[g] = _mm512_and_si512(q[g], m4);
-                w[4 + g] = _mm512_and_si512(_mm512_srli_epi16(q[g], 4), m4);
-            }
-        }
-        uint16_t h[PAIRS];
-        for (int r = 0; r < PAIRS; r++) memcpy(&h[r], rows[r] + off, 2);
-        _mm512_storeu_ps(dw + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h)));
-    }
-}
-
 /* corr[t * nb + b] = -offset * sum of token t's block b, dx[t * nb + b] its scale. */
 static void q32_prep(int kind, const uint8_t *x, size_t x_row_bytes, int64_t n_tok, int64_t nb,
                      int32_t *corr, float *dx) {
@@ -467,12 +440,6 @@ static void q32_prep(int kind, const uint8_t *x, size_t x_row_bytes, int64_t n_t
             corr[t * nb + b] = -off * (_mm_cvtsi128_si32(h) - 32 * 128);
             dx[t * nb + b] = _cvtsh_ss(d);
         }
-}
-
-static inline int32_t load_i32(const uint8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
 }
 
 /* T tokens (x[t]: token t's row at block b0) x 16 rows over nbs packed blocks. */
@@ -516,10 +483,9 @@ QL_INLINE void q32_prompt(int kind, const void *w, const wlay *L, int64_t nb, co
             for (int64_t r = r0, nr; r < r1; r += nr) {
                 nr = tile_rows(L, r, r1, PAIRS);
                 const uint8_t *rows[PAIRS];
-                for (int i = 0; i < PAIRS; i++)
-                    rows[i] = (const uint8_t *)w + row_off(L, r + (i < nr ? i : nr - 1));
+                tile_row_ptrs(w, L, r, nr, rows);
                 const __mmask16 m = (__mmask16)((1u << nr) - 1u);
-                q32_pack(kind, rows, L, b0, nbs, wb, dw);
+                q32_pack(kind, 0, rows, L, b0, nbs, wb, dw);
                 for (int64_t t = 0; t < nt; t += GEMM_TOK) {
                     const uint8_t *xp[GEMM_TOK];
                     const int T = nt - t < GEMM_TOK ? (int)(nt - t) : GEMM_TOK;
@@ -996,17 +962,14 @@ QL_INLINE void k_prompt(int kind, const void *w, const wlay *L, int64_t nb, cons
             const uint8_t *xs = (const uint8_t *)x + (size_t)t0 * x_row_bytes + (size_t)b0 * Q8_K_BYTES;
             if (kind != Q6_K) k_prep(xs, x_row_bytes, nt, nbs, bp);
             for (int64_t r = r0, nr; r < r1; r += nr) {
-                int64_t n[2] = {tile_rows(L, r, r1, PAIRS), 0}, ro[2] = {r, 0};
-                ro[1] = r + n[0];
-                n[1] = ro[1] < r1 ? tile_rows(L, ro[1], r1, PAIRS) : 0;
+                int64_t n[2], ro[2];
+                nr = tile_pair(L, r, r1, n, ro);
                 const int H = n[1] ? 2 : 1;
-                nr = n[0] + n[1];
                 __mmask16 m[2];
                 const k_pack *kps[2] = {kp[0], kp[H - 1]};
                 for (int h = 0; h < H; h++) {
                     const uint8_t *rows[PAIRS];
-                    for (int i = 0; i < PAIRS; i++)
-                        rows[i] = (const uint8_t *)w + row_off(L, ro[h] + (i < n[h] ? i : n[h] - 1));
+                    tile_row_ptrs(w, L, ro[h], n[h], rows);
                     m[h] = (__mmask16)((1u << n[h]) - 1u);
                     for (int64_t b = 0; b < nbs; b++) k_pack_block(kind, rows, blk_off(L, b0 + b), &kp[h][b]);
                 }
