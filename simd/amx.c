@@ -245,12 +245,7 @@ static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const
         for (int64_t b0 = 0; b0 < nb; b0 += QL_AMX_KC) {
             const int64_t nbs = nb - b0 < QL_AMX_KC ? nb - b0 : QL_AMX_KC;
             const uint8_t *xs = x + (size_t)t0 * x_row_bytes + (size_t)b0 * BLK;
-            for (int64_t t = 0; t < nt; t++)
-                for (int64_t b = 0; b < nbs; b++) {
-                    uint16_t h;
-                    memcpy(&h, xs + (size_t)t * x_row_bytes + (size_t)b * BLK, 2);
-                    dx[t * nbs + b] = _cvtsh_ss(h);
-                }
+            q32_x_scales(xs, x_row_bytes, nt, nbs, dx);
             const size_t pad_stride = (size_t)nbs * BLK;
             pad_tail(pad, xs, x_row_bytes, nt, pad_stride);
             for (int64_t r = r0, nr; r < r1; r += nr) {
@@ -277,7 +272,8 @@ static void amx_prompt(int kind, const void *w, const wlay *L, int64_t nb, const
                                             : _mm512_maskz_loadu_ps(mask[j], y + (t0 + t + i) * ldy + ro[j]);
                     for (int64_t b = 0; b < nbs; b++) {
                         /* A tile i: tokens 16 i .. 16 i + 15 of the step, block b */
-                        AMX_STEP(xa + (size_t)b * BLK + 2, as, (const uint8_t *)(wb[0] + 8 * b), (const uint8_t *)(wb[1] + 8 * b), nat, nbt, sums);
+                        AMX_STEP(xa + (size_t)b * BLK + 2, as, (const uint8_t *)(wb[0] + 8 * b),
+                                 (const uint8_t *)(wb[1] + 8 * b), nat, nbt, sums);
                         /* scalar's chain per (token, row): acc + (dw * dx) * (float)isum */
                         for (int j = 0; j < nbt; j++) {
                             const __m512 d = _mm512_loadu_ps(dw[j] + 16 * b);

@@ -59,6 +59,16 @@ QL_INLINE int64_t tile_pair(const wlay *L, int64_t r, int64_t r1, int64_t n[2], 
     return n[0] + n[1];
 }
 
+/* dx[t * nb + b] = the f16 scale of token t's Q8_0 activation block b, as a float. */
+static inline void q32_x_scales(const uint8_t *x, size_t x_row_bytes, int64_t n_tok, int64_t nb, float *dx) {
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t b = 0; b < nb; b++) {
+            uint16_t d;
+            memcpy(&d, x + (size_t)t * x_row_bytes + (size_t)b * sizeof(ql_block_q8_0), 2);
+            dx[t * nb + b] = _cvtsh_ss(d);
+        }
+}
+
 /* Q8_0 / Q4_0 blocks b0 .. b0+nbs-1 of 16 rows: wb[8 b + g] lane r = the 4 levels of row r
  * that meet activation bytes 4g .. 4g+3, and dw[16 b + r] the row scales. `is_signed` 0:
  * vpdpbusd's unsigned operand (Q8_0 levels + 128, Q4_0 nibbles); 1: signed bytes for AMX's

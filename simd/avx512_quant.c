@@ -435,11 +435,9 @@ static void q32_prep(int kind, const uint8_t *x, size_t x_row_bytes, int64_t n_t
                                         _mm256_setzero_si256());
             __m128i h = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
             h = _mm_add_epi64(h, _mm_unpackhi_epi64(h, h));
-            uint16_t d;
-            memcpy(&d, blk, 2);
             corr[t * nb + b] = -off * (_mm_cvtsi128_si32(h) - 32 * 128);
-            dx[t * nb + b] = _cvtsh_ss(d);
         }
+    q32_x_scales(x, x_row_bytes, n_tok, nb, dx);
 }
 
 /* T tokens (x[t]: token t's row at block b0) x 16 rows over nbs packed blocks. */
