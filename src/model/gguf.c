@@ -429,11 +429,14 @@ static ql_status parse_alignment(reader *r, ql_gguf *g) {
         return ql_fail(r->err, QL_ERR_CORRUPT,
                        "%s: key 'general.alignment' at offset %llu has type %s (expected uint32)",
                        r->path, (ull)v->file_offset, ql_gguf_type_name(v->type));
+    /* The GGUF spec asks for a multiple of 8 and ggml for a power of two. Below 8 the tensor
+     * data would sit at addresses the block structs (f16 fields) and float rows may not be
+     * read from, so both rules are enforced. */
     uint64_t a = v->v.u64;
-    if (a == 0 || (a & (a - 1)) != 0)
+    if (a < 8 || (a & (a - 1)) != 0)
         return ql_fail(r->err, QL_ERR_CORRUPT,
-                       "%s: key 'general.alignment' = %llu at offset %llu is not a nonzero power "
-                       "of two",
+                       "%s: key 'general.alignment' = %llu at offset %llu is not a power of two "
+                       "of at least 8",
                        r->path, (ull)a, (ull)v->file_offset);
     g->alignment = a;
     return QL_OK;

@@ -96,7 +96,7 @@ typedef struct ql_gguf ql_gguf;
 /* Maps and parses `path`. Errors name the file, the field and its byte offset:
  *   QL_ERR_IO, QL_ERR_CORRUPT (bad magic, truncation, lengths past the end, dims product
  *   overflow, data past end, misaligned offsets, duplicate keys or tensor names, bad bool,
- *   overlapping tensor data, general.alignment not a power of two, nesting too deep),
+ *   overlapping tensor data, general.alignment not a power of two >= 8, nesting too deep),
  *   QL_ERR_UNSUPPORTED (version other than 2/3, unknown value or tensor type), QL_ERR_NOMEM. */
 ql_status ql_gguf_open(const char *path, ql_gguf **out, ql_error *err);
 void ql_gguf_close(ql_gguf *g);

@@ -693,8 +693,8 @@ static void test_tensor_data_must_be_inside_and_aligned(void) {
     b_free(&b);
 }
 
-static void test_alignment_must_be_a_power_of_two(void) {
-    const uint32_t aligns[] = {0, 3, 48, 0x80000001u};
+static void test_alignment_must_be_a_power_of_two_of_at_least_8(void) {
+    const uint32_t aligns[] = {0, 1, 2, 3, 4, 48, 0x80000001u};
     for (size_t i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
         buf b = {0};
         gguf_header(&b, 3, 0, 1);
@@ -1003,7 +1003,7 @@ int main(void) {
     RUN(test_tensor_shapes_are_checked);
     RUN(test_unknown_tensor_type_is_unsupported);
     RUN(test_tensor_data_must_be_inside_and_aligned);
-    RUN(test_alignment_must_be_a_power_of_two);
+    RUN(test_alignment_must_be_a_power_of_two_of_at_least_8);
     RUN(test_empty_file_directory_and_missing_file_fail);
     RUN(test_random_mutations_never_crash);
     RUN(test_public_api_formats_values);
