@@ -6,6 +6,7 @@
  * RoPE layout follows llama.cpp: `llama` files store Q/K rows permuted for interleaved
  * pairs; qwen2/qwen3/qwen2moe files keep the rotate-half (NeoX) order.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,7 +133,7 @@ static ql_status read_freq_factors(ql_model *m, ql_error *err) {
         return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", m->path);
     memcpy(m->rope_freq_factors, t->data, (size_t)n * sizeof(float));
     for (int64_t i = 0; i < n; i++)
-        if (!(m->rope_freq_factors[i] > 0.0f))
+        if (!(m->rope_freq_factors[i] > 0.0f && isfinite(m->rope_freq_factors[i])))
             return ql_fail(err, QL_ERR_CORRUPT, "%s: rope_freqs.weight[%lld] = %g must be > 0",
                            m->path, (long long)i, m->rope_freq_factors[i]);
     m->hp.rope.freq_factors = m->rope_freq_factors;

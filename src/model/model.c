@@ -9,6 +9,7 @@
  */
 #include "model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +245,14 @@ ql_status ql_model_bind_weights(ql_model *m, ql_error *err) {
                             L->exp_down[e].row_bytes * (uint64_t)L->exp_down[e].rows;
         }
     }
+    /* A layer past the block count means the count is wrong, not that the layer is spare:
+     * running without it would give a plausible but wrong model. */
+    char extra[64];
+    snprintf(extra, sizeof extra, "blk.%d.attn_norm.weight", (int)hp->n_layer);
+    ql_tensor_view unused;
+    if (m->src.find(m->src.ctx, extra, -1, &unused))
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: tensor '%s' is past the model's %d layers",
+                       m->path, extra, (int)hp->n_layer);
     /* one token reads one embedding row, the output matrix, every layer matrix and k of
      * the n_expert experts */
     m->decode_bytes = m->weight_bytes - embd_bytes + m->tok_embd.row_bytes +
@@ -251,6 +260,31 @@ ql_status ql_model_bind_weights(ql_model *m, ql_error *err) {
     if (hp->n_expert > 0)
         m->decode_bytes -= expert_bytes / (uint64_t)hp->n_expert *
                            (uint64_t)(hp->n_expert - hp->n_expert_used);
+    return QL_OK;
+}
+
+/* The scaling parameters the RoPE formulas divide by or scale with (spec/rope.md): a NaN or
+ * infinity there would give every position the same garbage angles, silently. Zero or
+ * negative yarn betas, attention factor and mscales mean "use the default". */
+static ql_status rope_scaling_check(const char *path, const ql_rope_params *r, ql_error *err) {
+    if (r->scaling == QL_ROPE_SCALING_NONE) return QL_OK;
+    if (!(r->factor > 0.0f && isfinite(r->factor)))
+        return ql_fail(err, QL_ERR_CORRUPT, "%s: rope scaling factor %g must be > 0", path, r->factor);
+    if (r->scaling == QL_ROPE_SCALING_LLAMA3 &&
+        !(r->low_freq_factor > 0.0f && r->high_freq_factor > r->low_freq_factor &&
+          isfinite(r->high_freq_factor)))
+        return ql_fail(err, QL_ERR_CORRUPT,
+                       "%s: llama3 rope low_freq_factor %g / high_freq_factor %g must satisfy "
+                       "0 < low < high",
+                       path, r->low_freq_factor, r->high_freq_factor);
+    if (r->scaling == QL_ROPE_SCALING_YARN &&
+        !(isfinite(r->beta_fast) && isfinite(r->beta_slow) && isfinite(r->attn_factor) &&
+          isfinite(r->mscale) && isfinite(r->mscale_all_dim)))
+        return ql_fail(err, QL_ERR_CORRUPT,
+                       "%s: yarn rope parameters are not finite (beta_fast %g, beta_slow %g, "
+                       "attn_factor %g, mscale %g, mscale_all_dim %g)",
+                       path, r->beta_fast, r->beta_slow, r->attn_factor, r->mscale,
+                       r->mscale_all_dim);
     return QL_OK;
 }
 
@@ -271,12 +305,12 @@ ql_status ql_hparams_check(const char *path, const ql_hparams *hp, ql_error *err
     if (hp->n_rot <= 0 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
         return ql_fail(err, QL_ERR_CORRUPT, "%s: rotary dimensions %d must be even and <= head dim %d",
                        path, hp->n_rot, hp->head_dim);
-    if (!(hp->rope.base > 0.0f) || !(hp->rms_eps >= 0.0f))
+    if (!(hp->rope.base > 0.0f && isfinite(hp->rope.base)) ||
+        !(hp->rms_eps >= 0.0f && isfinite(hp->rms_eps)))
         return ql_fail(err, QL_ERR_CORRUPT, "%s: rope base %g / rms epsilon %g out of range", path,
                        hp->rope.base, hp->rms_eps);
-    if (hp->rope.scaling != QL_ROPE_SCALING_NONE && !(hp->rope.factor > 0.0f))
-        return ql_fail(err, QL_ERR_CORRUPT, "%s: rope scaling factor %g must be > 0", path,
-                       hp->rope.factor);
+    ql_status st = rope_scaling_check(path, &hp->rope, err);
+    if (st != QL_OK) return st;
     if (hp->n_expert < 0 || hp->n_expert > 1024 ||
         (hp->n_expert > 0 && (hp->n_expert_used <= 0 || hp->n_expert_used > hp->n_expert ||
                               hp->n_ff_exp <= 0)))

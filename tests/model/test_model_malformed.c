@@ -1,0 +1,126 @@
+/*
+ * tests/model/test_model_malformed.c: a well-formed GGUF container whose model metadata is
+ * wrong must not load. Each case copies stories260K.gguf with one or two keys replaced,
+ * loads the copy through ql_model_load and expects QL_ERR_CORRUPT with a message naming
+ * what is wrong. These are the cases a mutation fuzzer found loading "successfully" into a
+ * model that computed garbage (an infinite epsilon or rope parameter) or silently dropped a
+ * layer (block_count one short). The unmodified copy must load, so the copying itself is
+ * checked too. Run it under ASan/UBSan as well (make asan).
+ */
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/gguf.h"
+#include "model/gguf_write.h"
+#include "qloop.h"
+#include "test.h"
+
+static char g_src[512];
+static char g_dir[64] = "/tmp/qloop-malformed-XXXXXX";
+
+typedef struct override {
+    const char *key;
+    enum { O_U32, O_F32, O_STR } kind;
+    uint32_t u32;
+    float f32;
+    const char *str;
+} override;
+
+/* Writes dst: src's metadata (each override replacing or adding its key) and tensors. */
+static bool write_copy(const char *dst, const override *o, int n_o) {
+    ql_error e = {0};
+    ql_gguf *g = NULL;
+    ql_gguf_writer *w = NULL;
+    bool ok = ql_gguf_open(g_src, &g, &e) == QL_OK && ql_gguf_writer_new(&w, &e) == QL_OK;
+    for (uint64_t i = 0; ok && i < ql_gguf_n_kv(g); i++) {
+        const ql_gguf_kv *kv = ql_gguf_kv_at(g, i);
+        ok = ql_gguf_set_value(w, kv->key, &kv->value, &e) == QL_OK;
+    }
+    for (int i = 0; ok && i < n_o; i++) {
+        if (o[i].kind == O_U32) ok = ql_gguf_set_u32(w, o[i].key, o[i].u32, &e) == QL_OK;
+        if (o[i].kind == O_F32) ok = ql_gguf_set_f32(w, o[i].key, o[i].f32, &e) == QL_OK;
+        if (o[i].kind == O_STR) ok = ql_gguf_set_str(w, o[i].key, o[i].str, &e) == QL_OK;
+    }
+    for (uint64_t i = 0; ok && i < ql_gguf_n_tensors(g); i++) {
+        const ql_gguf_tensor *t = ql_gguf_tensor_at(g, i);
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        ok = ql_gguf_add_tensor(w, name, t->type, t->n_dims, t->ne, &e) == QL_OK;
+    }
+    ok = ok && ql_gguf_writer_begin(w, dst, &e) == QL_OK;
+    for (uint64_t i = 0; ok && i < ql_gguf_n_tensors(g); i++) {
+        const ql_gguf_tensor *t = ql_gguf_tensor_at(g, i);
+        ok = ql_gguf_write_data(w, t->data, t->nbytes, &e) == QL_OK;
+    }
+    ok = ok && ql_gguf_writer_finish(w, &e) == QL_OK;
+    CHECK_MSG(ok, "writing %s: %s", dst, e.message);
+    ql_gguf_writer_free(w);
+    ql_gguf_close(g);
+    return ok;
+}
+
+/* Loads src with the overrides applied; expects `want` and, on failure, `needle` in the
+ * message. */
+static void expect_load(const char *label, const override *o, int n_o, ql_status want,
+                        const char *needle) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s.gguf", g_dir, label);
+    if (!write_copy(path, o, n_o)) return;
+    ql_model_params mp = ql_model_params_default();
+    ql_model *m = NULL;
+    ql_error e = {0};
+    ql_status st = ql_model_load(path, &mp, &m, &e);
+    CHECK_MSG(st == want, "%s: status %d, expected %d (%s)", label, (int)st, (int)want, e.message);
+    if (want != QL_OK)
+        CHECK_MSG(strstr(e.message, needle) != NULL, "%s: message '%s' lacks '%s'", label,
+                  e.message, needle);
+    ql_model_free(m);
+    unlink(path);
+}
+
+static void test_unmodified_copy_loads(void) { expect_load("same", NULL, 0, QL_OK, ""); }
+
+static void test_non_finite_norm_epsilon_or_rope_base_is_refused(void) {
+    override eps = {"llama.attention.layer_norm_rms_epsilon", O_F32, 0, INFINITY, NULL};
+    expect_load("eps_inf", &eps, 1, QL_ERR_CORRUPT, "rms epsilon inf");
+    override base = {"llama.rope.freq_base", O_F32, 0, INFINITY, NULL};
+    expect_load("base_inf", &base, 1, QL_ERR_CORRUPT, "rope base inf");
+    base.f32 = NAN;
+    expect_load("base_nan", &base, 1, QL_ERR_CORRUPT, "rope base");
+}
+
+static void test_non_finite_rope_scaling_is_refused(void) {
+    override linear[2] = {{"llama.rope.scaling.type", O_STR, 0, 0, "linear"},
+                          {"llama.rope.scaling.factor", O_F32, 0, INFINITY, NULL}};
+    expect_load("linear_inf", linear, 2, QL_ERR_CORRUPT, "rope scaling factor inf");
+    override yarn[3] = {{"llama.rope.scaling.type", O_STR, 0, 0, "yarn"},
+                        {"llama.rope.scaling.factor", O_F32, 0, 2.0f, NULL},
+                        {"llama.rope.scaling.yarn_beta_fast", O_F32, 0, NAN, NULL}};
+    expect_load("yarn_nan", yarn, 3, QL_ERR_CORRUPT, "beta_fast nan");
+    yarn[2] = (override){"llama.rope.scaling.attn_factor", O_F32, 0, -INFINITY, NULL};
+    expect_load("yarn_attn_inf", yarn, 3, QL_ERR_CORRUPT, "attn_factor -inf");
+    yarn[2] = (override){"llama.rope.scaling.yarn_beta_fast", O_F32, 0, 16.0f, NULL};
+    expect_load("yarn_ok", yarn, 3, QL_OK, ""); /* finite values still load */
+}
+
+static void test_layers_past_the_block_count_are_refused(void) {
+    override n = {"llama.block_count", O_U32, 4, 0, NULL}; /* the file has 5 */
+    expect_load("blocks4", &n, 1, QL_ERR_CORRUPT, "'blk.4.attn_norm.weight' is past");
+    n.u32 = 6;
+    expect_load("blocks6", &n, 1, QL_ERR_NOT_FOUND, "blk.5");
+}
+
+int main(void) {
+    ql_test_shared(g_src, sizeof g_src, "models/stories260K.gguf");
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_unmodified_copy_loads);
+    RUN(test_non_finite_norm_epsilon_or_rope_base_is_refused);
+    RUN(test_non_finite_rope_scaling_is_refused);
+    RUN(test_layers_past_the_block_count_are_refused);
+    rmdir(g_dir);
+    return TEST_REPORT();
+}
