@@ -178,6 +178,11 @@ static ql_status read_hparams(ql_model *m, ql_error *err) {
             (st = arch_i32(m, "expert_shared_feed_forward_length", true, &hp->n_ff_shexp, err)) ||
             (st = arch_bool(m, "expert_weights_norm", &hp->expert_norm_topk, err)))
             return st;
+        /* A file with the shared expert's tensors but no (or a zero) width key: the width
+         * is the gate's row count. Without it the shared expert would be left out. */
+        const ql_gguf_tensor *sh = ql_gguf_find_tensor(m->gguf, "blk.0.ffn_gate_shexp.weight");
+        if (hp->n_ff_shexp <= 0 && sh && sh->ne[1] > 0 && sh->ne[1] <= INT32_MAX)
+            hp->n_ff_shexp = (int32_t)sh->ne[1];
     }
     if ((st = ql_hparams_check(m->path, hp, err))) return st;
     return read_freq_factors(m, err);

@@ -167,6 +167,12 @@ static ql_status bind_experts(ql_model *m, ql_layer *L, int l, ql_error *err) {
         snprintf(name, sizeof name, "blk.%d.ffn_down_exps.weight", l);
         if ((st = bind_matrix(m, name, e, e_ff, d, false, &L->exp_down[e], err))) return st;
     }
+    snprintf(name, sizeof name, "blk.%d.ffn_gate_shexp.weight", l);
+    ql_tensor_view sh;
+    if (hp->n_ff_shexp <= 0 && m->src.find(m->src.ctx, name, -1, &sh))
+        return ql_fail(err, QL_ERR_CORRUPT,
+                       "%s: tensor '%s' is present but the model has no shared expert width",
+                       m->path, name);
     if (hp->n_ff_shexp > 0) {
         int64_t s_ff = hp->n_ff_shexp;
         snprintf(name, sizeof name, "blk.%d.ffn_gate_shexp.weight", l);

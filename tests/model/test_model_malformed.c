@@ -4,8 +4,9 @@
  * loads the copy through ql_model_load and expects QL_ERR_CORRUPT with a message naming
  * what is wrong. These are the cases a mutation fuzzer found loading "successfully" into a
  * model that computed garbage (an infinite epsilon or rope parameter) or silently dropped a
- * layer (block_count one short). The unmodified copy must load, so the copying itself is
- * checked too. Run it under ASan/UBSan as well (make asan).
+ * layer (block_count one short), and a shared expert whose width key is 0, which is now read
+ * from its tensors. The unmodified copy must load, so the copying itself is checked too.
+ * Run it under ASan/UBSan as well (make asan).
  */
 #include <math.h>
 #include <string.h>
@@ -28,11 +29,11 @@ typedef struct override {
 } override;
 
 /* Writes dst: src's metadata (each override replacing or adding its key) and tensors. */
-static bool write_copy(const char *dst, const override *o, int n_o) {
+static bool write_copy(const char *src, const char *dst, const override *o, int n_o) {
     ql_error e = {0};
     ql_gguf *g = NULL;
     ql_gguf_writer *w = NULL;
-    bool ok = ql_gguf_open(g_src, &g, &e) == QL_OK && ql_gguf_writer_new(&w, &e) == QL_OK;
+    bool ok = ql_gguf_open(src, &g, &e) == QL_OK && ql_gguf_writer_new(&w, &e) == QL_OK;
     for (uint64_t i = 0; ok && i < ql_gguf_n_kv(g); i++) {
         const ql_gguf_kv *kv = ql_gguf_kv_at(g, i);
         ok = ql_gguf_set_value(w, kv->key, &kv->value, &e) == QL_OK;
@@ -66,7 +67,7 @@ static void expect_load(const char *label, const override *o, int n_o, ql_status
                         const char *needle) {
     char path[128];
     snprintf(path, sizeof path, "%s/%s.gguf", g_dir, label);
-    if (!write_copy(path, o, n_o)) return;
+    if (!write_copy(g_src, path, o, n_o)) return;
     ql_model_params mp = ql_model_params_default();
     ql_model *m = NULL;
     ql_error e = {0};
@@ -111,6 +112,53 @@ static void test_layers_past_the_block_count_are_refused(void) {
     expect_load("blocks6", &n, 1, QL_ERR_NOT_FOUND, "blk.5");
 }
 
+/* The last-token logits of ids[0..n) on the GGUF model at path, into out[n_vocab]. */
+static int32_t n_vocab(const ql_model *m) {
+    ql_model_info info;
+    ql_model_get_info(m, &info);
+    return info.n_vocab;
+}
+
+static bool last_logits(const char *path, const int32_t *ids, size_t n, float *out, size_t cap) {
+    ql_model_params mp = ql_model_params_default();
+    ql_session_params sp = ql_session_params_default();
+    sp.n_threads = 1;
+    ql_model *m = NULL;
+    ql_session *s = NULL;
+    ql_error e = {0};
+    bool ok = ql_model_load(path, &mp, &m, &e) == QL_OK && (size_t)n_vocab(m) <= cap &&
+              ql_session_new(m, &sp, &s, &e) == QL_OK &&
+              ql_session_eval(s, ids, n, out, false, &e) == QL_OK;
+    CHECK_MSG(ok, "%s: %s", path, e.message);
+    ql_session_free(s);
+    ql_model_free(m);
+    return ok;
+}
+
+static void test_shared_expert_width_zero_is_read_from_the_tensors(void) {
+    char hf[512], conv[128], zero[128];
+    ql_test_shared(hf, sizeof hf, "fixtures/hf/qwen2_moe");
+    snprintf(conv, sizeof conv, "%s/qwen2_moe.gguf", g_dir);
+    snprintf(zero, sizeof zero, "%s/qwen2_moe_w0.gguf", g_dir);
+    ql_error e = {0};
+    CHECK_MSG(ql_convert(hf, conv, NULL, &e) == QL_OK, "%s", e.message);
+    override w0 = {"qwen2moe.expert_shared_feed_forward_length", O_U32, 0, 0, NULL};
+    static float a[1 << 16], b[1 << 16];
+    const int32_t ids[] = {1, 5, 7, 9};
+    if (write_copy(conv, zero, &w0, 1) && last_logits(conv, ids, 4, a, 1 << 16) &&
+        last_logits(zero, ids, 4, b, 1 << 16)) {
+        ql_model_params mp = ql_model_params_default();
+        ql_model *m = NULL;
+        CHECK(ql_model_load(conv, &mp, &m, &e) == QL_OK);
+        int32_t nv = m ? n_vocab(m) : 0;
+        ql_model_free(m);
+        CHECK(nv > 0);
+        CHECK(memcmp(a, b, (size_t)nv * sizeof(float)) == 0);
+    }
+    unlink(conv);
+    unlink(zero);
+}
+
 int main(void) {
     ql_test_shared(g_src, sizeof g_src, "models/stories260K.gguf");
     if (!mkdtemp(g_dir)) {
@@ -121,6 +169,7 @@ int main(void) {
     RUN(test_non_finite_norm_epsilon_or_rope_base_is_refused);
     RUN(test_non_finite_rope_scaling_is_refused);
     RUN(test_layers_past_the_block_count_are_refused);
+    RUN(test_shared_expert_width_zero_is_read_from_the_tensors);
     rmdir(g_dir);
     return TEST_REPORT();
 }
