@@ -8,6 +8,7 @@
  * original_max_position_embeddings O is given, factor := max_position_embeddings / O.
  * HF stores q/k rows in rotate-half order, so every HF checkpoint is QL_ROPE_NEOX.
  */
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -63,8 +64,12 @@ static ql_status get_num(const reader *r, const json_t *obj, const char *key, bo
                          float *out) {
     const json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v) || (falsy_default && json_is_false(v))) return QL_OK;
-    if (!json_is_number(v) || !isfinite(json_number_value(v)))
-        return ql_fail(r->err, QL_ERR_CORRUPT, "%s: '%s' must be a finite number", r->path, key);
+    /* Stored as float: a double beyond FLT_MAX would become inf (rms_norm_eps 1e300 turns
+     * every hidden state into zeros), so it is refused like a non-finite one. */
+    if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+        fabs(json_number_value(v)) > FLT_MAX)
+        return ql_fail(r->err, QL_ERR_CORRUPT, "%s: '%s' must be a finite number (float range)",
+                       r->path, key);
     double x = json_number_value(v);
     if (falsy_default && x == 0.0) return QL_OK;
     *out = (float)x;

@@ -266,6 +266,27 @@ static void test_missing_config_key_named(void) {
     free(cfg);
 }
 
+/* A number beyond float range would be stored as inf and accepted (rms_norm_eps inf makes
+ * every normalised state zero): refused, naming the key. */
+static void test_config_float_out_of_range(void) {
+    char d[PATH_MAX];
+    char *cfg = config_with("rms_norm_eps", json_real(1e300));
+    if (make_dir(d, sizeof d, cfg)) {
+        link_weights(d);
+        expect_error(d, QL_ERR_CORRUPT, "config.json", "rms_norm_eps", NULL);
+        hf_rmdir(d);
+    }
+    free(cfg);
+    cfg = config_with("rope_parameters", json_pack("{s:s, s:f}", "rope_type", "default",
+                                                   "rope_theta", 1e300));
+    if (make_dir(d, sizeof d, cfg)) {
+        link_weights(d);
+        expect_error(d, QL_ERR_CORRUPT, "config.json", "rope_theta", NULL);
+        hf_rmdir(d);
+    }
+    free(cfg);
+}
+
 static void test_corrupt_config_json(void) {
     char d[PATH_MAX];
     if (!make_dir(d, sizeof d, "{\"model_type\": \"llama\", ")) return;
@@ -375,6 +396,7 @@ int main(void) {
     RUN(test_shape_contradicting_config_named);
     RUN(test_unknown_model_type_named);
     RUN(test_missing_config_key_named);
+    RUN(test_config_float_out_of_range);
     RUN(test_corrupt_config_json);
     RUN(test_no_weights);
     RUN(test_sharded_index_loads);
