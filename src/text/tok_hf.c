@@ -67,6 +67,36 @@ static ql_status arena_reserve(hf_tok *h, size_t n) {
 
 /* ---- pre-tokenizer and normalizer -------------------------------------------------- */
 
+/* SentencePiece-style normalizer steps qloop performs itself: "▁" prepended, spaces
+ * replaced by "▁" (and NFC, assumed of the input). Any other step (Lowercase, NFKC, a
+ * Replace of something else) would be skipped silently and give different tokens. */
+static bool spm_norm_step_ok(const json_t *n) {
+    const char *t = type_of(n);
+    if (!strcmp(t, "NFC")) return true;
+    if (!strcmp(t, "Prepend")) {
+        const json_t *p = json_object_get(n, "prepend");
+        return json_is_string(p) && !strcmp(json_string_value(p), "\u2581");
+    }
+    if (!strcmp(t, "Replace")) {
+        const json_t *from = json_object_get(json_object_get(n, "pattern"), "String");
+        const json_t *to = json_object_get(n, "content");
+        return json_is_string(from) && !strcmp(json_string_value(from), " ") &&
+               json_is_string(to) && !strcmp(json_string_value(to), "\u2581");
+    }
+    return false;
+}
+
+/* The first normalizer step of an SPM file qloop cannot honour, or NULL when all are fine. */
+static const json_t *spm_bad_norm(const json_t *norm) {
+    if (!json_is_object(norm)) return NULL; /* null: no normalizer */
+    if (strcmp(type_of(norm), "Sequence")) return spm_norm_step_ok(norm) ? NULL : norm;
+    const json_t *list = json_object_get(norm, "normalizers");
+    if (!json_is_array(list)) return norm;
+    for (size_t i = 0; i < json_array_size(list); i++)
+        if (!spm_norm_step_ok(json_array_get(list, i))) return json_array_get(list, i);
+    return NULL;
+}
+
 /* Byte-level BPE: the pre-tokenizer name for ql_vocab_desc, or NULL with *spm set when
  * the file is SentencePiece-style. */
 static ql_status classify(hf_tok *h, const char **pre, bool *spm) {
@@ -110,6 +140,12 @@ static ql_status classify(hf_tok *h, const char **pre, bool *spm) {
                            "%s: pre_tokenizer Split regex '%.120s' is not one qloop knows",
                            h->path, regex ? regex : "(none)");
     } else if (!strcmp(ptype, "Metaspace") || (!json_is_object(pt) && json_is_object(norm))) {
+        /* qloop's SPM always writes spaces as "\u2581" */
+        const json_t *rep = json_object_get(pt, "replacement");
+        if (rep && !(json_is_string(rep) && !strcmp(json_string_value(rep), "\u2581")))
+            return ql_fail(h->err, QL_ERR_UNSUPPORTED,
+                           "%s: Metaspace replacement other than \"\u2581\" is not supported",
+                           h->path);
         *spm = true;
     } else {
         return ql_fail(h->err, QL_ERR_UNSUPPORTED, "%s: pre_tokenizer '%.40s' is not supported",
@@ -118,6 +154,12 @@ static ql_status classify(hf_tok *h, const char **pre, bool *spm) {
     if (*spm && !json_is_true(json_object_get(model, "byte_fallback")))
         return ql_fail(h->err, QL_ERR_UNSUPPORTED,
                        "%s: SentencePiece-style BPE without byte_fallback is not supported", h->path);
+    const json_t *bad = *spm ? spm_bad_norm(norm) : NULL;
+    if (bad)
+        return ql_fail(h->err, QL_ERR_UNSUPPORTED,
+                       "%s: normalizer step '%.40s' is not supported for SentencePiece-style BPE "
+                       "(Prepend and Replace of \"\u2581\", NFC are)",
+                       h->path, json_is_object(bad) ? type_of(bad) : "?");
     /* Byte-level files carry no normalizer (or NFC, which qloop assumes of its input). */
     if (!*spm && json_is_object(norm) && strcmp(type_of(norm), "NFC"))
         return ql_fail(h->err, QL_ERR_UNSUPPORTED, "%s: normalizer '%.40s' is not supported",

@@ -354,6 +354,69 @@ static void test_sharded_index_loads(void) {
     hf_rmdir(d);
 }
 
+/* A SentencePiece-style tokenizer.json (byte_fallback BPE, 16 tokens) with the given
+ * normalizer and pre_tokenizer (stolen references; NULL: JSON null). */
+static json_t *spm_tokenizer(json_t *normalizer, json_t *pre_tokenizer) {
+    json_t *vocab = json_object();
+    const char *texts[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "ab", "\xe2\x96\x81" "ab"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        json_object_set_new(vocab, texts[i], json_integer((json_int_t)i));
+    for (int b = 0; b < 8; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", 0x41 + b);
+        json_object_set_new(vocab, name, json_integer(8 + b));
+    }
+    json_t *model = json_pack("{s:s, s:b, s:s, s:o, s:[s, s]}", "type", "BPE", "byte_fallback", 1,
+                              "unk_token", "<unk>", "vocab", vocab, "merges", "a b",
+                              "\xe2\x96\x81 ab");
+    return json_pack("{s:o, s:o, s:o}", "model", model, "normalizer",
+                     normalizer ? normalizer : json_null(), "pre_tokenizer",
+                     pre_tokenizer ? pre_tokenizer : json_null());
+}
+
+static void write_json(const char *dir, const char *name, json_t *j) {
+    char *text = json_dumps(j, JSON_INDENT(1));
+    write_file(dir, name, text, strlen(text));
+    free(text);
+    json_decref(j);
+}
+
+/* SentencePiece-style files: a normalizer step qloop does not perform (Lowercase), or a
+ * Metaspace replacement other than U+2581, used to be ignored and tokenize differently
+ * from Hugging Face; they are refused. Llama 2's own normalizer still loads. */
+static void test_spm_normalizer_qloop_lacks(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    link_weights(d);
+    json_t *prepend = json_pack("{s:s, s:s}", "type", "Prepend", "prepend", "\xe2\x96\x81");
+    json_t *replace = json_pack("{s:s, s:{s:s}, s:s}", "type", "Replace", "pattern", "String", " ",
+                                "content", "\xe2\x96\x81");
+    write_json(d, "tokenizer.json",
+               spm_tokenizer(json_pack("{s:s, s:[O, O]}", "type", "Sequence", "normalizers", prepend,
+                                       replace),
+                             NULL));
+    ql_model *m = NULL;
+    ql_error e = {0};
+    CHECK_MSG(ql_model_load(d, NULL, &m, &e) == QL_OK, "%s", e.message);
+    ql_model_free(m);
+    write_json(d, "tokenizer.json",
+               spm_tokenizer(json_pack("{s:s, s:[{s:s}, O, O]}", "type", "Sequence", "normalizers",
+                                       "type", "Lowercase", prepend, replace),
+                             NULL));
+    expect_error(d, QL_ERR_UNSUPPORTED, "tokenizer.json", "Lowercase", NULL);
+    write_json(d, "tokenizer.json",
+               spm_tokenizer(json_pack("{s:s, s:s, s:{s:s}}", "type", "Replace", "content", "_",
+                                       "pattern", "String", " "),
+                             NULL));
+    expect_error(d, QL_ERR_UNSUPPORTED, "tokenizer.json", "Replace", NULL);
+    write_json(d, "tokenizer.json",
+               spm_tokenizer(NULL, json_pack("{s:s, s:s}", "type", "Metaspace", "replacement", "_")));
+    expect_error(d, QL_ERR_UNSUPPORTED, "tokenizer.json", "Metaspace", NULL);
+    json_decref(prepend);
+    json_decref(replace);
+    hf_rmdir(d);
+}
+
 /* llama_mha has no tokenizer.json: it loads, and tokenizing says why it cannot. */
 static void test_folder_without_tokenizer(void) {
     ql_model *m = NULL;
@@ -400,6 +463,7 @@ int main(void) {
     RUN(test_corrupt_config_json);
     RUN(test_no_weights);
     RUN(test_sharded_index_loads);
+    RUN(test_spm_normalizer_qloop_lacks);
     RUN(test_folder_without_tokenizer);
     json_decref(g_header);
     free(g_file);
