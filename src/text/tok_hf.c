@@ -97,6 +97,14 @@ static const json_t *spm_bad_norm(const json_t *norm) {
     return NULL;
 }
 
+/* qloop's pre-tokenizers keep every match and every gap as its own word: a Split step
+ * must say so (behavior Isolated, not inverted), else its regex means something else. */
+static bool split_isolates(const json_t *p) {
+    const json_t *b = json_object_get(p, "behavior");
+    return (!b || (json_is_string(b) && !strcmp(json_string_value(b), "Isolated"))) &&
+           !json_is_true(json_object_get(p, "invert"));
+}
+
 /* Byte-level BPE: the pre-tokenizer name for ql_vocab_desc, or NULL with *spm set when
  * the file is SentencePiece-style. */
 static ql_status classify(hf_tok *h, const char **pre, bool *spm) {
@@ -122,6 +130,10 @@ static ql_status classify(hf_tok *h, const char **pre, bool *spm) {
             const json_t *p = json_array_get(list, i);
             const char *t = type_of(p);
             if (!strcmp(t, "Split") && !regex) {
+                if (!split_isolates(p))
+                    return ql_fail(h->err, QL_ERR_UNSUPPORTED,
+                                   "%s: pre_tokenizer step %zu (Split) with a behavior other than "
+                                   "Isolated, or invert, is not supported", h->path, i);
                 const json_t *pat = json_object_get(json_object_get(p, "pattern"), "Regex");
                 regex = json_is_string(pat) ? json_string_value(pat) : "";
             } else if (!strcmp(t, "ByteLevel") &&
@@ -402,6 +414,14 @@ static ql_status build(hf_tok *h, const char *dir, ql_tokenizer **out) {
     if (!json_is_object(model) || strcmp(type_of(model), "BPE"))
         return ql_fail(h->err, QL_ERR_UNSUPPORTED, "%s: model.type '%.40s' is not supported (BPE is)",
                        h->path, json_is_object(model) ? type_of(model) : "?");
+    /* WordPiece-like affixes change what the merges mean; qloop's BPE has none. */
+    static const char *const affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *a = json_object_get(model, affixes[i]);
+        if (a && !json_is_null(a) && !(json_is_string(a) && !*json_string_value(a)))
+            return ql_fail(h->err, QL_ERR_UNSUPPORTED, "%s: model.%s is not supported", h->path,
+                           affixes[i]);
+    }
     const char *pre;
     bool spm;
     ql_status st;

@@ -417,6 +417,29 @@ static void test_spm_normalizer_qloop_lacks(void) {
     hf_rmdir(d);
 }
 
+/* Llama 3's Split regex as its tokenizer.json spells it (one qloop knows). */
+static const char k_llama3_regex[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+"
+    "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* Settings that change what a BPE file means and used to be ignored: a Split step that
+ * removes or merges its matches instead of isolating them, and merge affixes. */
+static void test_bpe_settings_qloop_lacks(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    link_weights(d);
+    json_t *pre = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, {s:s, s:b}]}", "type", "Sequence",
+                            "pretokenizers", "type", "Split", "pattern", "Regex", k_llama3_regex,
+                            "behavior", "Removed", "invert", 0, "type", "ByteLevel", "use_regex", 0);
+    write_json(d, "tokenizer.json", spm_tokenizer(NULL, pre));
+    expect_error(d, QL_ERR_UNSUPPORTED, "tokenizer.json", "Split", "Isolated", NULL);
+    json_t *tok = spm_tokenizer(NULL, json_pack("{s:s}", "type", "Metaspace"));
+    json_object_set_new(json_object_get(tok, "model"), "end_of_word_suffix", json_string("</w>"));
+    write_json(d, "tokenizer.json", tok);
+    expect_error(d, QL_ERR_UNSUPPORTED, "tokenizer.json", "end_of_word_suffix", NULL);
+    hf_rmdir(d);
+}
+
 /* llama_mha has no tokenizer.json: it loads, and tokenizing says why it cannot. */
 static void test_folder_without_tokenizer(void) {
     ql_model *m = NULL;
@@ -464,6 +487,7 @@ int main(void) {
     RUN(test_no_weights);
     RUN(test_sharded_index_loads);
     RUN(test_spm_normalizer_qloop_lacks);
+    RUN(test_bpe_settings_qloop_lacks);
     RUN(test_folder_without_tokenizer);
     json_decref(g_header);
     free(g_file);
