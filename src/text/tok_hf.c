@@ -219,6 +219,14 @@ static ql_status read_vocab(hf_tok *h) {
                            h->path, i);
         if (json_integer_value(id) >= n) n = json_integer_value(id) + 1;
     }
+    /* Unnamed ids get placeholders below; a lone id near 1 << 24 would make a file of a
+     * few tokens cost ~1 GB and seconds before anything checks it. Real vocabularies
+     * name (nearly) every id, so ids reaching far past the entry count are refused. */
+    size_t named = json_object_size(vocab) + json_array_size(added);
+    if ((uint64_t)n > 2 * (uint64_t)named + 1024)
+        return ql_fail(h->err, QL_ERR_CORRUPT,
+                       "%s: token ids reach %lld but model.vocab and added_tokens name only %zu",
+                       h->path, (long long)n - 1, named);
     h->tokens = calloc((size_t)n, sizeof *h->tokens);
     h->types = calloc((size_t)n, sizeof *h->types);
     h->flags = calloc((size_t)n, sizeof *h->flags);

@@ -440,6 +440,22 @@ static void test_bpe_settings_qloop_lacks(void) {
     hf_rmdir(d);
 }
 
+/* One added token with id 2^24 - 1 in a 16-token file used to cost ~1 GB of placeholder
+ * tokens (and ~25 s under ASan) before the vocabulary size was checked against the
+ * model; such ids are refused at once. */
+static void test_sparse_token_ids(void) {
+    char d[PATH_MAX];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    link_weights(d);
+    json_t *tok = spm_tokenizer(NULL, json_pack("{s:s}", "type", "Metaspace"));
+    json_object_set_new(tok, "added_tokens",
+                        json_pack("[{s:i, s:s, s:b}]", "id", (1 << 24) - 1, "content", "<|x|>",
+                                  "special", 1));
+    write_json(d, "tokenizer.json", tok);
+    expect_error(d, QL_ERR_CORRUPT, "tokenizer.json", "16777215", NULL);
+    hf_rmdir(d);
+}
+
 /* llama_mha has no tokenizer.json: it loads, and tokenizing says why it cannot. */
 static void test_folder_without_tokenizer(void) {
     ql_model *m = NULL;
@@ -488,6 +504,7 @@ int main(void) {
     RUN(test_sharded_index_loads);
     RUN(test_spm_normalizer_qloop_lacks);
     RUN(test_bpe_settings_qloop_lacks);
+    RUN(test_sparse_token_ids);
     RUN(test_folder_without_tokenizer);
     json_decref(g_header);
     free(g_file);
