@@ -13,11 +13,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hf.h"
 #include "loaders.h"
 #include "loop_config.h"
 #include "runtime/error.h"
+#include "runtime/json_file.h"
 
 typedef struct arch_desc {
     const char *model_type;
@@ -261,11 +263,9 @@ static ql_status read_config(const reader *r, ql_hf_config *c) {
 ql_status ql_hf_read_config(const char *path, ql_hf_config *cfg, ql_error *err) {
     memset(cfg, 0, sizeof *cfg);
     json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = ql_json_load_regular(path, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        FILE *f = fopen(path, "rb");
-        if (!f) return ql_fail(err, QL_ERR_NOT_FOUND, "%s: cannot open", path);
-        fclose(f);
+        if (access(path, F_OK) != 0) return ql_fail(err, QL_ERR_NOT_FOUND, "%s: cannot open", path);
         return ql_fail(err, QL_ERR_CORRUPT, "%s: invalid JSON at line %d column %d: %s", path,
                        je.line, je.column, je.text);
     }

@@ -21,6 +21,7 @@
 
 #include "quant/types.h"
 #include "runtime/error.h"
+#include "runtime/json_file.h"
 
 /* The reference implementation refuses headers above 100 MB; so do we. */
 #define ST_MAX_HEADER (100ull << 20)
@@ -87,7 +88,8 @@ static ql_status map_file(ql_safetensors *st, const char *path, st_file **out, q
     memset(f, 0, sizeof *f);
     if (!(f->path = strdup(path))) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", path);
     st->n_files++;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* non-blocking: opening a FIFO would wait for a writer; fstat refuses it below */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -303,7 +305,7 @@ static bool plain_file_name(const char *s) {
 static ql_status open_index(ql_safetensors *st, const char *dir, const char *index,
                             ql_error *err) {
     json_error_t je;
-    json_t *root = json_load_file(index, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = ql_json_load_regular(index, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return ql_fail(err, QL_ERR_CORRUPT, "%s: invalid JSON at line %d column %d: %s", index,
                        je.line, je.column, je.text);

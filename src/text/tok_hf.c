@@ -17,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime/error.h"
+#include "runtime/json_file.h"
 
 /* Split regexes of known tokenizer.json files and the pre-tokenizer they select. */
 static const struct {
@@ -407,7 +409,7 @@ static void fallback_eos(hf_tok *h, const char *dir) {
                                         "<|im_end|>", "<eos>"};
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    json_t *cfg = json_load_file(path, 0, NULL);
+    json_t *cfg = ql_json_load_regular(path, 0, NULL);
     const json_t *v = json_object_get(cfg, "eos_token_id");
     if (json_is_array(v)) v = json_array_get(v, 0);
     if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < h->d.n_tokens)
@@ -457,18 +459,16 @@ ql_status ql_tokenizer_from_hf(const char *dir, ql_tokenizer **out, ql_error *er
     char path[4096], cpath[4096];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     snprintf(cpath, sizeof cpath, "%s/tokenizer_config.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ql_fail(err, QL_ERR_NOT_FOUND, "%s: no tokenizer.json", dir);
-    fclose(f);
+    if (access(path, F_OK) != 0) return ql_fail(err, QL_ERR_NOT_FOUND, "%s: no tokenizer.json", dir);
     hf_tok h;
     memset(&h, 0, sizeof h);
     h.path = path;
     h.err = err;
     json_error_t je;
-    if (!(h.root = json_load_file(path, JSON_REJECT_DUPLICATES, &je)))
+    if (!(h.root = ql_json_load_regular(path, JSON_REJECT_DUPLICATES, &je)))
         return ql_fail(err, QL_ERR_CORRUPT, "%s: invalid JSON at line %d column %d: %s", path,
                        je.line, je.column, je.text);
-    h.config = json_load_file(cpath, 0, &je); /* optional */
+    h.config = ql_json_load_regular(cpath, 0, &je); /* optional */
     ql_status st = build(&h, dir, out);
     json_decref(h.root);
     json_decref(h.config);

@@ -8,6 +8,7 @@
  */
 #include <limits.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 
 #include "hf_common.h"
 
@@ -456,6 +457,26 @@ static void test_sparse_token_ids(void) {
     hf_rmdir(d);
 }
 
+/* A FIFO in place of a folder file used to block the load forever (open and fopen wait
+ * for a writer); each is refused as not a regular file. */
+static void test_fifo_files(void) {
+    static const char *const names[] = {"tokenizer.json", "config.json", "model.safetensors"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char d[PATH_MAX], path[PATH_MAX + 64];
+        if (!hf_tmpdir(d, sizeof d)) return;
+        char src[PATH_MAX + 64];
+        for (size_t k = 1; k < 3; k++) { /* config.json and weights from the fixture */
+            snprintf(src, sizeof src, "%s/%s", g_fixture, names[k]);
+            snprintf(path, sizeof path, "%s/%s", d, names[k]);
+            if (k != i) CHECK(symlink(src, path) == 0);
+        }
+        snprintf(path, sizeof path, "%s/%s", d, names[i]);
+        CHECK(mkfifo(path, 0600) == 0);
+        expect_error(d, i == 2 ? QL_ERR_IO : QL_ERR_CORRUPT, names[i], "not a regular file", NULL);
+        hf_rmdir(d);
+    }
+}
+
 /* llama_mha has no tokenizer.json: it loads, and tokenizing says why it cannot. */
 static void test_folder_without_tokenizer(void) {
     ql_model *m = NULL;
@@ -505,6 +526,7 @@ int main(void) {
     RUN(test_spm_normalizer_qloop_lacks);
     RUN(test_bpe_settings_qloop_lacks);
     RUN(test_sparse_token_ids);
+    RUN(test_fifo_files);
     RUN(test_folder_without_tokenizer);
     json_decref(g_header);
     free(g_file);

@@ -1,0 +1,42 @@
+/*
+ * src/runtime/json_file.h: json_load_file for files that must be regular (internal).
+ *
+ * A model folder is untrusted input: json_load_file (fopen) on a FIFO named config.json
+ * blocks forever waiting for a writer, and a character device may never end. The file
+ * is opened non-blocking and checked with fstat before jansson reads it.
+ */
+#ifndef QL_RUNTIME_JSON_FILE_H
+#define QL_RUNTIME_JSON_FILE_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* As json_load_file; NULL with je->text "cannot open: ..." or "not a regular file" (line
+ * and column 0) when the path cannot be read as a regular file. */
+static inline json_t *ql_json_load_regular(const char *path, size_t flags, json_error_t *je) {
+    json_error_t local;
+    if (!je) je = &local;
+    memset(je, 0, sizeof *je);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(je->text, sizeof je->text, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    struct stat sb;
+    FILE *f = NULL;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || !(f = fdopen(fd, "rb"))) {
+        close(fd);
+        snprintf(je->text, sizeof je->text, "not a regular file");
+        return NULL;
+    }
+    json_t *root = json_loadf(f, flags, je);
+    fclose(f);
+    return root;
+}
+
+#endif
