@@ -29,7 +29,8 @@ static const char k_usage[] =
     "      --repeat-penalty R  penalise the last 64 tokens; 1 = off (default 1)\n"
     "      --seed S         random seed (default fixed: the same seed gives the same text)\n"
     "  -t, --threads N      threads (default: physical cores)\n"
-    "      --ctx N          context length (default: the model's)\n"
+    "      --ctx N          context length (default: what the prompt and -n need, at\n"
+    "                       least 4096, at most the model's)\n"
     "      --print-ids      print generated token ids instead of text\n"
     "      --ignore-eos     keep generating past end-of-text tokens\n"
     "      --verify         check the file's tensor checksums before loading\n"
@@ -45,6 +46,14 @@ typedef struct run_opts {
     ql_sampler_params sp;
     ql_loop_args loop;
 } run_opts;
+
+/* The KV cache is allocated for the whole context up front, and a model's declared context
+ * can be 128K tokens (34 GB of f32 K and V for an 8B model). By default a run gets what its
+ * prompt and -n need, at least 4096 tokens, at most the model's length. */
+static int64_t default_ctx(const ql_model_info *info, size_t n_prompt, long long n_predict) {
+    int64_t need = (int64_t)n_prompt + n_predict, ctx = need > 4096 ? need : 4096;
+    return ctx < info->n_ctx_train ? ctx : info->n_ctx_train;
+}
 
 /* 0 ok, 2 usage error, -1 help printed */
 static int parse(int argc, char **argv, run_opts *o) {
@@ -184,7 +193,7 @@ int ql_cmd_run(int argc, char **argv) {
         goto done;
     }
     ql_session_params sp = ql_session_params_default();
-    sp.n_ctx = (int32_t)o.ctx;
+    sp.n_ctx = (int32_t)(o.ctx ? o.ctx : default_ctx(&info, n_ids, o.n_predict));
     sp.n_threads = (int32_t)o.threads;
     if (ql_session_new(m, &sp, &s, &e) || ql_loop_args_apply(&o.loop, m, s, &e) ||
         ql_sampler_new(&o.sp, info.n_vocab, &smp, &e)) {
@@ -217,7 +226,10 @@ int ql_cmd_run(int argc, char **argv) {
         generated++;
         if (generated == o.n_predict) break;
         if (ql_session_pos(s) >= ql_session_n_ctx(s)) {
-            fprintf(stderr, "\nqloop run: context of %d tokens is full\n", ql_session_n_ctx(s));
+            fprintf(stderr, "\nqloop run: context of %d tokens is full", ql_session_n_ctx(s));
+            if (ql_session_n_ctx(s) < info.n_ctx_train)
+                fprintf(stderr, " (--ctx N allows up to the model's %d)", info.n_ctx_train);
+            fprintf(stderr, "\n");
             break;
         }
         if (ql_session_eval(s, &id, 1, logits, false, &e)) {
@@ -230,10 +242,10 @@ int ql_cmd_run(int argc, char **argv) {
     /* decode time counts the evaluations between samples: generated - 1 of them */
     double gen_time = t2 - t1;
     fprintf(stderr,
-            "\nqloop run: %s, %d threads, isa %s\n"
+            "\nqloop run: %s, %d threads, isa %s, ctx %d\n"
             "  prompt: %zu tokens in %.3f s (%.1f tokens/s)\n"
             "  generation: %lld tokens in %.3f s (%.1f tokens/s)\n",
-            o.model, ql_session_n_threads(s), ql_isa_name(), n_ids, t1 - t0,
+            o.model, ql_session_n_threads(s), ql_isa_name(), ql_session_n_ctx(s), n_ids, t1 - t0,
             (double)n_ids / (t1 - t0), generated, gen_time,
             gen_time > 0 ? (double)generated / gen_time : 0.0);
     if (o.stats) ql_loop_stats_print(stderr, s);

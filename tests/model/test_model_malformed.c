@@ -12,62 +12,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model/gguf.h"
-#include "model/gguf_write.h"
+#include "gguf_copy.h"
 #include "qloop.h"
 #include "test.h"
 
 static char g_src[512];
 static char g_dir[64] = "/tmp/qloop-malformed-XXXXXX";
 
-typedef struct override {
-    const char *key;
-    enum { O_U32, O_F32, O_STR } kind;
-    uint32_t u32;
-    float f32;
-    const char *str;
-} override;
-
-/* Writes dst: src's metadata (each override replacing or adding its key) and tensors. */
-static bool write_copy(const char *src, const char *dst, const override *o, int n_o) {
-    ql_error e = {0};
-    ql_gguf *g = NULL;
-    ql_gguf_writer *w = NULL;
-    bool ok = ql_gguf_open(src, &g, &e) == QL_OK && ql_gguf_writer_new(&w, &e) == QL_OK;
-    for (uint64_t i = 0; ok && i < ql_gguf_n_kv(g); i++) {
-        const ql_gguf_kv *kv = ql_gguf_kv_at(g, i);
-        ok = ql_gguf_set_value(w, kv->key, &kv->value, &e) == QL_OK;
-    }
-    for (int i = 0; ok && i < n_o; i++) {
-        if (o[i].kind == O_U32) ok = ql_gguf_set_u32(w, o[i].key, o[i].u32, &e) == QL_OK;
-        if (o[i].kind == O_F32) ok = ql_gguf_set_f32(w, o[i].key, o[i].f32, &e) == QL_OK;
-        if (o[i].kind == O_STR) ok = ql_gguf_set_str(w, o[i].key, o[i].str, &e) == QL_OK;
-    }
-    for (uint64_t i = 0; ok && i < ql_gguf_n_tensors(g); i++) {
-        const ql_gguf_tensor *t = ql_gguf_tensor_at(g, i);
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
-        ok = ql_gguf_add_tensor(w, name, t->type, t->n_dims, t->ne, &e) == QL_OK;
-    }
-    ok = ok && ql_gguf_writer_begin(w, dst, &e) == QL_OK;
-    for (uint64_t i = 0; ok && i < ql_gguf_n_tensors(g); i++) {
-        const ql_gguf_tensor *t = ql_gguf_tensor_at(g, i);
-        ok = ql_gguf_write_data(w, t->data, t->nbytes, &e) == QL_OK;
-    }
-    ok = ok && ql_gguf_writer_finish(w, &e) == QL_OK;
-    CHECK_MSG(ok, "writing %s: %s", dst, e.message);
-    ql_gguf_writer_free(w);
-    ql_gguf_close(g);
-    return ok;
-}
-
 /* Loads src with the overrides applied; expects `want` and, on failure, `needle` in the
  * message. */
-static void expect_load(const char *label, const override *o, int n_o, ql_status want,
+static void expect_load(const char *label, const gguf_override *o, int n_o, ql_status want,
                         const char *needle) {
     char path[128];
     snprintf(path, sizeof path, "%s/%s.gguf", g_dir, label);
-    if (!write_copy(g_src, path, o, n_o)) return;
+    if (!gguf_copy(g_src, path, o, n_o)) return;
     ql_model_params mp = ql_model_params_default();
     ql_model *m = NULL;
     ql_error e = {0};
@@ -83,30 +41,30 @@ static void expect_load(const char *label, const override *o, int n_o, ql_status
 static void test_unmodified_copy_loads(void) { expect_load("same", NULL, 0, QL_OK, ""); }
 
 static void test_non_finite_norm_epsilon_or_rope_base_is_refused(void) {
-    override eps = {"llama.attention.layer_norm_rms_epsilon", O_F32, 0, INFINITY, NULL};
+    gguf_override eps = {"llama.attention.layer_norm_rms_epsilon", O_F32, 0, INFINITY, NULL};
     expect_load("eps_inf", &eps, 1, QL_ERR_CORRUPT, "rms epsilon inf");
-    override base = {"llama.rope.freq_base", O_F32, 0, INFINITY, NULL};
+    gguf_override base = {"llama.rope.freq_base", O_F32, 0, INFINITY, NULL};
     expect_load("base_inf", &base, 1, QL_ERR_CORRUPT, "rope base inf");
     base.f32 = NAN;
     expect_load("base_nan", &base, 1, QL_ERR_CORRUPT, "rope base");
 }
 
 static void test_non_finite_rope_scaling_is_refused(void) {
-    override linear[2] = {{"llama.rope.scaling.type", O_STR, 0, 0, "linear"},
+    gguf_override linear[2] = {{"llama.rope.scaling.type", O_STR, 0, 0, "linear"},
                           {"llama.rope.scaling.factor", O_F32, 0, INFINITY, NULL}};
     expect_load("linear_inf", linear, 2, QL_ERR_CORRUPT, "rope scaling factor inf");
-    override yarn[3] = {{"llama.rope.scaling.type", O_STR, 0, 0, "yarn"},
+    gguf_override yarn[3] = {{"llama.rope.scaling.type", O_STR, 0, 0, "yarn"},
                         {"llama.rope.scaling.factor", O_F32, 0, 2.0f, NULL},
                         {"llama.rope.scaling.yarn_beta_fast", O_F32, 0, NAN, NULL}};
     expect_load("yarn_nan", yarn, 3, QL_ERR_CORRUPT, "beta_fast nan");
-    yarn[2] = (override){"llama.rope.scaling.attn_factor", O_F32, 0, -INFINITY, NULL};
+    yarn[2] = (gguf_override){"llama.rope.scaling.attn_factor", O_F32, 0, -INFINITY, NULL};
     expect_load("yarn_attn_inf", yarn, 3, QL_ERR_CORRUPT, "attn_factor -inf");
-    yarn[2] = (override){"llama.rope.scaling.yarn_beta_fast", O_F32, 0, 16.0f, NULL};
+    yarn[2] = (gguf_override){"llama.rope.scaling.yarn_beta_fast", O_F32, 0, 16.0f, NULL};
     expect_load("yarn_ok", yarn, 3, QL_OK, ""); /* finite values still load */
 }
 
 static void test_layers_past_the_block_count_are_refused(void) {
-    override n = {"llama.block_count", O_U32, 4, 0, NULL}; /* the file has 5 */
+    gguf_override n = {"llama.block_count", O_U32, 4, 0, NULL}; /* the file has 5 */
     expect_load("blocks4", &n, 1, QL_ERR_CORRUPT, "'blk.4.attn_norm.weight' is past");
     n.u32 = 6;
     expect_load("blocks6", &n, 1, QL_ERR_NOT_FOUND, "blk.5");
@@ -142,10 +100,10 @@ static void test_shared_expert_width_zero_is_read_from_the_tensors(void) {
     snprintf(zero, sizeof zero, "%s/qwen2_moe_w0.gguf", g_dir);
     ql_error e = {0};
     CHECK_MSG(ql_convert(hf, conv, NULL, &e) == QL_OK, "%s", e.message);
-    override w0 = {"qwen2moe.expert_shared_feed_forward_length", O_U32, 0, 0, NULL};
+    gguf_override w0 = {"qwen2moe.expert_shared_feed_forward_length", O_U32, 0, 0, NULL};
     static float a[1 << 16], b[1 << 16];
     const int32_t ids[] = {1, 5, 7, 9};
-    if (write_copy(conv, zero, &w0, 1) && last_logits(conv, ids, 4, a, 1 << 16) &&
+    if (gguf_copy(conv, zero, &w0, 1) && last_logits(conv, ids, 4, a, 1 << 16) &&
         last_logits(zero, ids, 4, b, 1 << 16)) {
         ql_model_params mp = ql_model_params_default();
         ql_model *m = NULL;

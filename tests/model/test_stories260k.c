@@ -7,6 +7,7 @@
  */
 #include <stdint.h>
 
+#include "gguf_copy.h"
 #include "qloop.h"
 #include "test.h"
 
@@ -173,6 +174,29 @@ static void test_cli_run_streams_reference_text(void) {
     }
 }
 
+/* Without --ctx, `qloop run` sizes the context (and so the KV cache) from the prompt and -n:
+ * at least 4096 positions, at most the model's length. Checked on a copy of the model that
+ * declares 100000 positions; the prompt is 5 tokens. */
+static void test_cli_run_default_context(void) {
+    char model[1024], cmd[2048], out[4096];
+    const char *big = "stories_ctx100k.gguf";
+    ql_test_shared(model, sizeof model, "models/stories260K.gguf");
+    gguf_override o = {"llama.context_length", O_U32, 100000, 0, NULL};
+    if (!gguf_copy(model, big, &o, 1)) return;
+    static const struct {
+        const char *args, *want;
+    } cases[] = {{"-n 4", ", ctx 4096\n"},
+                 {"-n 5000 --ignore-eos", ", ctx 5005\n"},
+                 {"-n 4 --ctx 300", ", ctx 300\n"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s '%s' run -m %s -p 'Once upon a time' --temp 0 %s 2>&1 >/dev/null",
+                 cli_emulator(), QL_CLI_PATH, big, cases[i].args);
+        CHECK_EQ_INT(ql_test_run_capture(cmd, out, sizeof out), 0);
+        CHECK_MSG(strstr(out, cases[i].want) != NULL, "%s: no '%s' in '%s'", cases[i].args,
+                  cases[i].want, out);
+    }
+    remove(big);
+}
 
 /* `qloop logits` batched and --incremental write the same [n, n_vocab] float32 file. */
 static float *cli_logits(const char *extra, size_t *n_floats) {
@@ -243,6 +267,7 @@ int main(void) {
     RUN(test_thread_count_gives_bit_identical_logits);
     RUN(test_text_of_prompt_and_continuation_matches_reference);
     RUN(test_cli_run_streams_reference_text);
+    RUN(test_cli_run_default_context);
     RUN(test_cli_logits_batched_and_incremental_agree);
     RUN(test_eval_rejects_bad_ids_and_full_context);
     ql_model_free(g_model);
