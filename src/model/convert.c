@@ -476,6 +476,10 @@ static ql_status put_tokenizer(ql_gguf_writer *w, const ql_model *m, ql_error *e
     if (!strcmp(x.model, "llama") &&
         (st = ql_gguf_set_bool(w, TOK("add_space_prefix"), x.add_space_prefix, err)))
         return st;
+    /* GGUF has no key for it: llama.cpp derives it from tokenizer.ggml.pre */
+    if (x.ignore_merges >= 0 &&
+        (st = ql_gguf_set_bool(w, "qloop.tokenizer.ignore_merges", x.ignore_merges != 0, err)))
+        return st;
     if (!strcmp(x.model, "bert") &&
         ((st = ql_gguf_set_bool(w, TOK("add_sep_token"), x.add_sep, err)) ||
          (st = ql_gguf_set_bool(w, TOK("normalizer.lowercase"), x.lowercase, err)) ||

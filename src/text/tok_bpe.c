@@ -201,7 +201,8 @@ size_t ql_bpe_decode_text(const ql_tokenizer *t, const char *s, size_t n, char *
 ql_status ql_bpe_init(ql_tokenizer *t, const ql_vocab_desc *d, const ql_bpe_pre *pre,
                       ql_error *err) {
     build_alphabet(t);
-    t->ignore_merges = pre->ignore_merges;
+    t->ignore_merges = d->ignore_merges >= 0 ? d->ignore_merges != 0 : pre->ignore_merges;
+    t->ignore_merges_own = t->ignore_merges != pre->ignore_merges;
     ql_status st = build_merges(t, d, err);
     if (st != QL_OK) return st;
 

@@ -35,6 +35,7 @@ void ql_tokenizer_export(const ql_tokenizer *t, ql_tok_export *x) {
     x->add_space_prefix = t->add_space_prefix;
     x->lowercase = t->lowercase;
     x->strip_accents = t->strip_accents;
+    x->ignore_merges = t->kind == QL_VOCAB_BPE && t->ignore_merges_own ? t->ignore_merges : -1;
 }
 
 float ql_tokenizer_score(const ql_tokenizer *t, int32_t id) {

@@ -19,6 +19,8 @@ typedef struct ql_tok_export {
     int32_t bos_id, eos_id, unk_id, sep_id, pad_id, eot_id, eom_id;
     bool add_bos, add_eos, add_sep, add_space_prefix;
     bool lowercase, strip_accents; /* WPM normalisation */
+    int8_t ignore_merges; /* BPE: the source's setting where it differs from the
+                             pre-tokenizer's (qloop.tokenizer.ignore_merges); else -1 */
 } ql_tok_export;
 
 void ql_tokenizer_export(const ql_tokenizer *t, ql_tok_export *x);

@@ -173,6 +173,9 @@ ql_status ql_tokenizer_from_gguf(const ql_gguf *g, ql_tokenizer **out, ql_error 
     read_flag(g, KEY("normalizer.lowercase"), &d.lowercase);
     d.strip_accents = d.lowercase;
     read_flag(g, KEY("normalizer.strip_accents"), &d.strip_accents);
+    /* qloop's key for a BPE file whose ignore_merges differs from its pre-tokenizer's */
+    const ql_gguf_value *im = ql_gguf_get(g, "qloop.tokenizer.ignore_merges");
+    if (im && im->type == QL_GGUF_BOOL) d.ignore_merges = im->v.b ? 1 : 0;
 
     if (!(flags = phi3_flags(g, &d))) goto oom;
     d.flags = flags;

@@ -437,6 +437,9 @@ static ql_status build(hf_tok *h, const char *dir, ql_tokenizer **out) {
     ql_status st;
     if ((st = classify(h, &pre, &spm))) return st;
     ql_vocab_desc_defaults(&h->d, spm ? QL_VOCAB_SPM : QL_VOCAB_BPE, pre);
+    /* the file's own setting wins over the one of the pre-tokenizer its regex matched */
+    const json_t *im = json_object_get(model, "ignore_merges");
+    if (!spm && json_is_boolean(im)) h->d.ignore_merges = json_is_true(im) ? 1 : 0;
     if ((st = read_vocab(h)) || (st = read_merges(h))) return st;
     fix_arena(h);
     ql_vocab_desc *d = &h->d;

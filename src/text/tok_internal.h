@@ -88,6 +88,7 @@ struct ql_tokenizer {
     pcre2_code *regex[QL_TOK_MAX_REGEX];
     int n_regex;
     bool ignore_merges;        /* a pre-split word that is itself a token is kept whole */
+    bool ignore_merges_own;    /* ignore_merges is the source's, not the pre-tokenizer's */
 
     /* WPM */
     bool lowercase, strip_accents;

@@ -125,6 +125,7 @@ void ql_vocab_desc_defaults(ql_vocab_desc *d, ql_vocab_kind kind, const char *pr
     d->kind = kind;
     d->pre = pre;
     d->bos_id = d->eos_id = d->unk_id = d->sep_id = d->pad_id = d->eot_id = d->eom_id = -1;
+    d->ignore_merges = -1;
     switch (kind) {
     case QL_VOCAB_SPM:
         d->bos_id = 1;

@@ -73,6 +73,8 @@ typedef struct ql_vocab_desc {
     bool add_sep;            /* WPM: add_special also appends SEP (BERT: [CLS] text [SEP]) */
     bool add_space_prefix;   /* SPM dummy prefix: " " before the text and after specials */
     bool lowercase, strip_accents; /* WPM normalisation (BERT's BasicTokenizer) */
+    int8_t ignore_merges;    /* BPE: 1 = a pre-split word that is itself a token stays whole,
+                                0 = always merge, -1 = what the pre-tokenizer `pre` does */
 } ql_vocab_desc;
 
 /* Fills every field with llama.cpp's defaults for `kind` and, for BPE, the pre-tokenizer

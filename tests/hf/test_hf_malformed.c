@@ -477,6 +477,48 @@ static void test_fifo_files(void) {
     }
 }
 
+/* The ids of "abc" (no special tokens) under the model at path. */
+static size_t abc_ids(const char *path, int32_t *ids, size_t cap) {
+    ql_model *m = NULL;
+    ql_error e = {0};
+    size_t n = 0;
+    CHECK_MSG(ql_model_load(path, NULL, &m, &e) == QL_OK, "%s: %s", path, e.message);
+    if (m) CHECK_MSG(ql_tokenize(m, "abc", 3, false, false, ids, cap, &n, &e) == QL_OK, "%s", e.message);
+    ql_model_free(m);
+    return n;
+}
+
+/* model.ignore_merges of a byte-level BPE file is the file's, not the pre-tokenizer's:
+ * "abc" is a token that the merges ("a b" only) cannot build, so it is one id with
+ * ignore_merges and two (ab, c) without. A GGUF conversion keeps the setting
+ * (qloop.tokenizer.ignore_merges; GGUF has no key of its own for it). */
+static void test_bpe_ignore_merges_from_the_file(void) {
+    char d[PATH_MAX], gguf[PATH_MAX + 16];
+    if (!make_dir(d, sizeof d, NULL)) return;
+    link_weights(d);
+    snprintf(gguf, sizeof gguf, "%s.gguf", d);
+    for (int im = 0; im < 2; im++) {
+        json_t *tok = json_pack(
+            "{s:{s:s, s:{s:i, s:i, s:i, s:i, s:i}, s:[s], s:b}, s:n, s:{s:s, s:b, s:b}}",
+            "model", "type", "BPE", "vocab", "a", 0, "b", 1, "c", 2, "ab", 3, "abc", 4, "merges",
+            "a b", "ignore_merges", im, "normalizer", "pre_tokenizer", "type", "ByteLevel",
+            "add_prefix_space", 0, "use_regex", 1);
+        write_json(d, "tokenizer.json", tok);
+        int32_t ids[8];
+        size_t n = abc_ids(d, ids, 8);
+        CHECK_MSG(im ? n == 1 && ids[0] == 4 : n == 2 && ids[0] == 3 && ids[1] == 2,
+                  "ignore_merges %d: %zu ids, first %d", im, n, n ? ids[0] : -1);
+        ql_error e = {0};
+        CHECK_MSG(ql_convert(d, gguf, NULL, &e) == QL_OK, "%s", e.message);
+        int32_t g[8];
+        size_t ng = abc_ids(gguf, g, 8);
+        CHECK_MSG(ng == n && memcmp(g, ids, n * sizeof *ids) == 0, "GGUF of ignore_merges %d: %zu ids",
+                  im, ng);
+        unlink(gguf);
+    }
+    hf_rmdir(d);
+}
+
 /* llama_mha has no tokenizer.json: it loads, and tokenizing says why it cannot. */
 static void test_folder_without_tokenizer(void) {
     ql_model *m = NULL;
@@ -528,6 +570,7 @@ int main(void) {
     RUN(test_sparse_token_ids);
     RUN(test_fifo_files);
     RUN(test_folder_without_tokenizer);
+    RUN(test_bpe_ignore_merges_from_the_file);
     json_decref(g_header);
     free(g_file);
     return TEST_REPORT();
