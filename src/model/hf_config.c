@@ -266,8 +266,7 @@ ql_status ql_hf_read_config(const char *path, ql_hf_config *cfg, ql_error *err) 
     json_t *root = ql_json_load_regular(path, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
         if (access(path, F_OK) != 0) return ql_fail(err, QL_ERR_NOT_FOUND, "%s: cannot open", path);
-        return ql_fail(err, QL_ERR_CORRUPT, "%s: invalid JSON at line %d column %d: %s", path,
-                       je.line, je.column, je.text);
+        return ql_json_fail(err, path, &je);
     }
     ql_status st;
     if (!json_is_object(root)) {

@@ -307,8 +307,7 @@ static ql_status open_index(ql_safetensors *st, const char *dir, const char *ind
     json_error_t je;
     json_t *root = ql_json_load_regular(index, JSON_REJECT_DUPLICATES, &je);
     if (!root)
-        return ql_fail(err, QL_ERR_CORRUPT, "%s: invalid JSON at line %d column %d: %s", index,
-                       je.line, je.column, je.text);
+        return ql_json_fail(err, index, &je);
     const json_t *map = json_object_get(root, "weight_map");
     ql_status s = QL_OK;
     if (!json_is_object(map))

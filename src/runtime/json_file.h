@@ -16,8 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/error.h"
+
 /* As json_load_file; NULL with je->text "cannot open: ..." or "not a regular file" (line
- * and column 0) when the path cannot be read as a regular file. */
+ * 0) when the path cannot be read as a regular file. */
 static inline json_t *ql_json_load_regular(const char *path, size_t flags, json_error_t *je) {
     json_error_t local;
     if (!je) je = &local;
@@ -37,6 +39,14 @@ static inline json_t *ql_json_load_regular(const char *path, size_t flags, json_
     json_t *root = json_loadf(f, flags, je);
     fclose(f);
     return root;
+}
+
+/* QL_ERR_CORRUPT for a failed ql_json_load_regular: the file-level reason, or where the
+ * JSON went wrong. */
+static inline ql_status ql_json_fail(ql_error *err, const char *path, const json_error_t *je) {
+    if (je->line <= 0) return ql_fail(err, QL_ERR_CORRUPT, "%s: %s", path, je->text);
+    return ql_fail(err, QL_ERR_CORRUPT, "%s: invalid JSON at line %d column %d: %s", path,
+                   je->line, je->column, je->text);
 }
 
 #endif

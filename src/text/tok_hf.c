@@ -469,8 +469,7 @@ ql_status ql_tokenizer_from_hf(const char *dir, ql_tokenizer **out, ql_error *er
     h.err = err;
     json_error_t je;
     if (!(h.root = ql_json_load_regular(path, JSON_REJECT_DUPLICATES, &je)))
-        return ql_fail(err, QL_ERR_CORRUPT, "%s: invalid JSON at line %d column %d: %s", path,
-                       je.line, je.column, je.text);
+        return ql_json_fail(err, path, &je);
     h.config = ql_json_load_regular(cpath, 0, &je); /* optional */
     ql_status st = build(&h, dir, out);
     json_decref(h.root);
