@@ -22,7 +22,7 @@ static const char k_usage[] =
     "      --out FILE     output file (default: stdout)\n"
     "      --incremental  evaluate token by token through the KV cache\n"
     "  -t, --threads N    threads (default: physical cores)\n"
-    "      --ctx N        context length (default: max(n_ids, the model's))\n"
+    "      --ctx N        context length (default: the number of ids)\n"
     "  -h, --help         this help\n";
 
 int ql_cmd_logits(int argc, char **argv) {
@@ -82,7 +82,7 @@ int ql_cmd_logits(int argc, char **argv) {
     ql_model_get_info(m, &info);
     ql_session_params sp = ql_session_params_default();
     sp.n_threads = (int32_t)threads;
-    sp.n_ctx = (int32_t)(ctx ? ctx : ((long long)n > info.n_ctx_train ? (long long)n : info.n_ctx_train));
+    sp.n_ctx = (int32_t)(ctx ? ctx : (long long)n); /* the KV cache for the ids, no more */
     if (ql_session_new(m, &sp, &s, &e) || ql_loop_args_apply(&loop, m, s, &e)) goto fail;
     size_t row = (size_t)info.n_vocab;
     logits = malloc(n * row * sizeof *logits);
