@@ -210,8 +210,16 @@ ql_status ql_bpe_init(ql_tokenizer *t, const ql_vocab_desc *d, const ql_bpe_pre 
         int code;
         PCRE2_SIZE at;
         uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY;
-        pcre2_code *re = pcre2_compile((PCRE2_SPTR)pre->regex[i], PCRE2_ZERO_TERMINATED, opts,
-                                       &code, &at, NULL);
+        /* \s as Unicode White_Space: PCRE2's also matches U+180E (see unicode.h). */
+        size_t len = ql_regex_white_space(pre->regex[i], NULL, 0);
+        if (len == 0)
+            return ql_fail(err, QL_ERR_UNSUPPORTED, "tokenizer: pre-tokenizer regex %d has \\S in a class",
+                           i);
+        char *pat = malloc(len + 1);
+        if (!pat) return ql_fail(err, QL_ERR_NOMEM, "tokenizer: out of memory for a regex");
+        ql_regex_white_space(pre->regex[i], pat, len + 1);
+        pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, opts, &code, &at, NULL);
+        free(pat);
         if (!re) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(code, msg, sizeof msg);

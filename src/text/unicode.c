@@ -115,3 +115,51 @@ size_t ql_unicode_nfd(uint32_t cp, uint32_t out[4]) {
     }
     return n;
 }
+
+/* White_Space (PropList.txt) as the members of a PCRE2 character class. */
+static const char k_white_space_class[] =
+    "\\x{9}-\\x{d}\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}"
+    "\\x{202f}\\x{205f}\\x{3000}";
+
+static size_t put_str(char *out, size_t cap, size_t at, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++, at++)
+        if (at + 1 < cap) out[at] = s[i];
+    return at;
+}
+
+size_t ql_regex_white_space(const char *re, char *out, size_t cap) {
+    const size_t n_ws = sizeof k_white_space_class - 1;
+    size_t o = 0;
+    bool in_class = false;
+    for (size_t i = 0; re[i];) {
+        char c = re[i];
+        if (c == '\\' && (re[i + 1] == 's' || re[i + 1] == 'S')) {
+            bool neg = re[i + 1] == 'S';
+            if (in_class && neg) return 0; /* [^...] minus a set: not needed by any pattern */
+            if (!in_class) o = put_str(out, cap, o, neg ? "[^" : "[", neg ? 2 : 1);
+            o = put_str(out, cap, o, k_white_space_class, n_ws);
+            if (!in_class) o = put_str(out, cap, o, "]", 1);
+            i += 2;
+            continue;
+        }
+        if (c == '\\' && re[i + 1]) { /* any other escape, copied as is (\p{L}, \r, \[) */
+            o = put_str(out, cap, o, re + i, 2);
+            i += 2;
+            continue;
+        }
+        if (!in_class && c == '[') {
+            in_class = true;
+            /* A ']' right after "[" or "[^" is a literal member, not the end. */
+            size_t k = i + 1 + (re[i + 1] == '^');
+            k += re[k] == ']';
+            o = put_str(out, cap, o, re + i, k - i);
+            i = k;
+            continue;
+        }
+        if (in_class && c == ']') in_class = false;
+        o = put_str(out, cap, o, &c, 1);
+        i++;
+    }
+    if (cap > 0) out[o < cap ? o : cap - 1] = '\0';
+    return o;
+}

@@ -60,4 +60,13 @@ uint32_t ql_unicode_tolower(uint32_t cp);
  * decompose into 2 or 3 jamo) to out[4]; returns the count. */
 size_t ql_unicode_nfd(uint32_t cp, uint32_t out[4]);
 
+/* Writes regex `re` to out (cap bytes, NUL-terminated, truncated to fit) with \s and \S
+ * spelled out as the Unicode White_Space set, the one ql_unicode_is_space, llama.cpp and
+ * the Hugging Face (Oniguruma) pre-tokenizers use: PCRE2's \s under PCRE2_UCP also
+ * matches U+180E MONGOLIAN VOWEL SEPARATOR (\h keeps it, though it has been a format
+ * character since Unicode 6.3), which would cut words where the reference does not.
+ * Returns the length of the rewritten pattern (as snprintf), or 0 for a pattern it does
+ * not handle (\S inside a character class). */
+size_t ql_regex_white_space(const char *re, char *out, size_t cap);
+
 #endif

@@ -734,6 +734,33 @@ static void test_random_bytes_round_trip(void) {
     }
 }
 
+/* U+180E MONGOLIAN VOWEL SEPARATOR has not been White_Space since Unicode 6.3, so \s in
+ * the pre-tokenizer regexes must not match it (Hugging Face and llama.cpp do not): "x
+ * \u180ey" splits into "x", " \u180e", "y". PCRE2's \s under UCP matched it and split
+ * "x", " ", "\u180e", "y" (found by fuzzing against the Python regex module). */
+static void test_bpe_mongolian_vowel_separator_is_not_space(void) {
+    ql_tokenizer *ts[] = {g_gpt2, g_bpe};
+    for (size_t v = 0; v < 2; v++) {
+        if (!ts[v]) continue;
+        const char *parts[] = {"x", " \xe1\xa0\x8e", "y"};
+        int32_t want[16];
+        size_t n_want = 0, n;
+        for (size_t k = 0; k < 3; k++) {
+            int32_t *ids = encode(ts[v], parts[k], strlen(parts[k]), false, false, &n);
+            for (size_t i = 0; ids && i < n && n_want < 16; i++) want[n_want++] = ids[i];
+            free(ids);
+        }
+        const char *text = "x \xe1\xa0\x8ey";
+        int32_t *ids = encode(ts[v], text, strlen(text), false, false, &n);
+        CHECK_MSG(ids && same_ids(ids, n, want, n_want), "%s", ql_tokenizer_kind(ts[v]));
+        if (ids && !same_ids(ids, n, want, n_want)) {
+            print_ids("got", ids, n);
+            print_ids("want", want, n_want);
+        }
+        free(ids);
+    }
+}
+
 static void test_llama3_loads_fast(void) {
     clock_t t0 = clock();
     ql_tokenizer *t = load_vocab("fixtures/tokenizer/ggml-vocab-llama-bpe.gguf");
@@ -768,6 +795,7 @@ int main(int argc, char **argv) {
     RUN(test_bpe_matches_naive_reference);
     RUN(test_spm_matches_naive_reference);
     RUN(test_random_bytes_round_trip);
+    RUN(test_bpe_mongolian_vowel_separator_is_not_space);
     RUN(test_llama3_loads_fast);
     ql_tokenizer_free(g_spm);
     ql_tokenizer_free(g_bpe);
