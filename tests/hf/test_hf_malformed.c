@@ -218,6 +218,20 @@ static void test_tensor_the_forward_pass_lacks(void) {
     hf_rmdir(d);
 }
 
+/* A folder whose config.json has `key` set to `value` (NULL: removed) loads with `status`
+ * and a message naming config.json and `word`. */
+static void expect_config_error(const char *key, json_t *value, ql_status status,
+                                const char *word) {
+    char d[PATH_MAX];
+    char *cfg = config_with(key, value);
+    if (make_dir(d, sizeof d, cfg)) {
+        link_weights(d);
+        expect_error(d, status, "config.json", word, NULL);
+        hf_rmdir(d);
+    }
+    free(cfg);
+}
+
 static void test_shape_contradicting_config_named(void) {
     char d[PATH_MAX];
     char *cfg = config_with("intermediate_size", json_integer(160));
@@ -238,54 +252,23 @@ static void test_shape_contradicting_config_named(void) {
 }
 
 static void test_unknown_model_type_named(void) {
-    char d[PATH_MAX];
-    char *cfg = config_with("model_type", json_string("gpt_neox"));
-    if (make_dir(d, sizeof d, cfg)) {
-        link_weights(d);
-        expect_error(d, QL_ERR_UNSUPPORTED, "config.json", "gpt_neox", NULL);
-        hf_rmdir(d);
-    }
-    free(cfg);
+    expect_config_error("model_type", json_string("gpt_neox"), QL_ERR_UNSUPPORTED, "gpt_neox");
 }
 
 static void test_missing_config_key_named(void) {
-    char d[PATH_MAX];
-    char *cfg = config_with("num_hidden_layers", NULL);
-    if (make_dir(d, sizeof d, cfg)) {
-        link_weights(d);
-        expect_error(d, QL_ERR_CORRUPT, "config.json", "num_hidden_layers", NULL);
-        hf_rmdir(d);
-    }
-    free(cfg);
-    cfg = config_with("rope_parameters", json_pack("{s:s, s:f}", "rope_type", "longrope",
-                                                   "rope_theta", 10000.0));
-    if (make_dir(d, sizeof d, cfg)) {
-        link_weights(d);
-        expect_error(d, QL_ERR_UNSUPPORTED, "config.json", "longrope", NULL);
-        hf_rmdir(d);
-    }
-    free(cfg);
+    expect_config_error("num_hidden_layers", NULL, QL_ERR_CORRUPT, "num_hidden_layers");
+    expect_config_error("rope_parameters",
+                        json_pack("{s:s, s:f}", "rope_type", "longrope", "rope_theta", 10000.0),
+                        QL_ERR_UNSUPPORTED, "longrope");
 }
 
 /* A number beyond float range would be stored as inf and accepted (rms_norm_eps inf makes
  * every normalised state zero): refused, naming the key. */
 static void test_config_float_out_of_range(void) {
-    char d[PATH_MAX];
-    char *cfg = config_with("rms_norm_eps", json_real(1e300));
-    if (make_dir(d, sizeof d, cfg)) {
-        link_weights(d);
-        expect_error(d, QL_ERR_CORRUPT, "config.json", "rms_norm_eps", NULL);
-        hf_rmdir(d);
-    }
-    free(cfg);
-    cfg = config_with("rope_parameters", json_pack("{s:s, s:f}", "rope_type", "default",
-                                                   "rope_theta", 1e300));
-    if (make_dir(d, sizeof d, cfg)) {
-        link_weights(d);
-        expect_error(d, QL_ERR_CORRUPT, "config.json", "rope_theta", NULL);
-        hf_rmdir(d);
-    }
-    free(cfg);
+    expect_config_error("rms_norm_eps", json_real(1e300), QL_ERR_CORRUPT, "rms_norm_eps");
+    expect_config_error("rope_parameters",
+                        json_pack("{s:s, s:f}", "rope_type", "default", "rope_theta", 1e300),
+                        QL_ERR_CORRUPT, "rope_theta");
 }
 
 static void test_corrupt_config_json(void) {
