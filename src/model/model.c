@@ -174,8 +174,7 @@ static ql_status bind_experts(ql_model *m, ql_layer *L, int l, ql_error *err) {
                        "%s: tensor '%s' is present but the model has no shared expert width",
                        m->path, name);
     if (hp->n_ff_shexp > 0) {
-        int64_t s_ff = hp->n_ff_shexp;
-        snprintf(name, sizeof name, "blk.%d.ffn_gate_shexp.weight", l);
+        int64_t s_ff = hp->n_ff_shexp; /* `name` is still blk.l.ffn_gate_shexp.weight */
         if ((st = bind_matrix(m, name, -1, d, s_ff, false, &L->sh_gate, err))) return st;
         snprintf(name, sizeof name, "blk.%d.ffn_up_shexp.weight", l);
         if ((st = bind_matrix(m, name, -1, d, s_ff, false, &L->sh_up, err))) return st;
